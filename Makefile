@@ -1,0 +1,29 @@
+# The two commands the README opens with:
+#   make run   - set up .venv and run the main job on the embedded Ningxiang county
+#   make test  - set up .venv and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ems geodata info
+	$(BIN)/ems route --from 流沙河 --to 龙田
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/load_county.py
+	$(BIN)/python bench/routing.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,1 @@
+"""ems: the project's shared entry point (the `ems` command), configuration and base error."""

@@ -1,0 +1,1 @@
+"""Shared pytest set-up. Package tests live in tests/<package>/."""
