@@ -19,6 +19,7 @@ run: $(STAMP)
 	$(BIN)/ems route --from 流沙河 --to 龙田
 
 test: $(STAMP)
+	bash .ci/start-services
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

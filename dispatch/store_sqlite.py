@@ -1,0 +1,414 @@
+"""The SQLite store: one file in the data directory, WAL mode, every commit synced to disk.
+
+All database work runs on ONE dedicated worker thread (a single-thread executor), so the event loop
+never blocks and the connection is only ever touched by the thread that made it. The worker runs jobs
+in submission order, which also serialises appends: sequence numbers are gapless and commit-ordered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dispatch.store import (
+    SCHEMA_VERSION,
+    Blob,
+    EncodedBatch,
+    IdempotencyConflict,
+    LoggedEvent,
+    PositionRow,
+    StateRow,
+    Store,
+    StoreError,
+    check_blob,
+    check_name,
+    check_position,
+    check_since_limit,
+    check_time,
+    decode_json,
+    encode_batch,
+    from_epoch_us,
+    latest_per_unit,
+    seqs_of,
+    to_epoch_us,
+)
+
+#: Marks the file as an ems store ("EMS" in ASCII), so a foreign SQLite file is refused.
+APPLICATION_ID = 0x454D53
+#: How long a writer waits for another process's lock before failing (ms).
+BUSY_TIMEOUT_MS = 5000
+
+_SCHEMA = """
+CREATE TABLE event_log (
+    seq INTEGER PRIMARY KEY,
+    body TEXT NOT NULL,
+    recorded_us INTEGER NOT NULL
+);
+CREATE TABLE state_rows (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE append_keys (
+    key TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    recorded_us INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE unit_positions (
+    unit_id TEXT PRIMARY KEY,
+    at_us INTEGER NOT NULL,
+    lon REAL NOT NULL,
+    lat REAL NOT NULL,
+    speed_mps REAL,
+    heading_deg REAL,
+    accuracy_m REAL,
+    altitude_m REAL
+) WITHOUT ROWID;
+CREATE TABLE position_history (
+    unit_id TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
+    lon REAL NOT NULL,
+    lat REAL NOT NULL,
+    speed_mps REAL,
+    heading_deg REAL,
+    accuracy_m REAL,
+    altitude_m REAL
+);
+CREATE INDEX position_history_at ON position_history (at_us);
+CREATE INDEX position_history_unit_at ON position_history (unit_id, at_us);
+CREATE TABLE blobs (
+    id TEXT PRIMARY KEY,
+    content_type TEXT NOT NULL,
+    data BLOB NOT NULL,
+    recorded_us INTEGER NOT NULL
+);
+"""
+
+_POSITION_COLUMNS = "unit_id, at_us, lon, lat, speed_mps, heading_deg, accuracy_m, altitude_m"
+
+T = TypeVar("T")
+
+
+class SqliteStore(Store):
+    """The store in one SQLite file (created with its directory when missing).
+
+    Parameters
+    ----------
+    path
+        The database file, normally ``<data_dir>/ems.sqlite3``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.url}: the store was closed; open a new one")
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ems-store-sqlite")
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
+        except BaseException:
+            self._executor.submit(self._disconnect)
+            self._executor.shutdown(wait=True)
+            self._executor = None
+            raise
+
+    async def close(self) -> None:
+        self._closed = True
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
+        finally:
+            executor.shutdown(wait=True)
+
+    def _connect(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"{self.url}: cannot create the directory {self.path.parent} ({e})") from e
+        if self.path.is_dir():
+            raise StoreError(f"{self.url}: {self.path} is a directory, expected a database file")
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.url}: cannot open the database file ({e})") from e
+        self._conn = conn
+        try:
+            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.url}: not an SQLite database ({e})") from e
+        if application_id not in (0, APPLICATION_ID) or (
+            application_id == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        ):
+            raise StoreError(
+                f"{self.url}: an SQLite database but not an ems store (application_id {application_id:#x},"
+                f" expected {APPLICATION_ID:#x}); choose another data directory or --db"
+            )
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.url}: schema version {version} was written by a newer ems, this one reads up to"
+                f" {SCHEMA_VERSION}; upgrade ems"
+            )
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"{self.url}: journal_mode must be wal, the file system gave {mode!r}")
+            # FULL: every commit is fsynced to the WAL before append() returns (an acknowledged
+            # call survives a power cut, not only a crash).
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if version == 0:
+                with _transaction(conn):
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.url}: cannot prepare the database ({e})") from e
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    async def _run(self, job: Callable[..., T], *args: Any) -> T:
+        """Run ``job(conn, *args)`` on the worker thread, turning sqlite3 errors into StoreError."""
+        if self._executor is None:
+            state = "closed" if self._closed else "not open (await store.open() first)"
+            raise StoreError(f"{self.url}: the store is {state}")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, job, args)
+
+    def _call(self, job: Callable[..., T], args: tuple[Any, ...]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise StoreError(f"{self.url}: the store is closed")
+        try:
+            return job(conn, *args)
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.url}: {e}") from e
+
+    # --- the log --------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        state: Sequence[StateRow] = (),
+        key: str | None = None,
+    ) -> list[int]:
+        batch = encode_batch(self.url, events, state, key)
+        if not batch.events and not batch.state and batch.key is None:
+            return []
+        return await self._run(_append, batch, self.url)
+
+    async def read_events(self, since: int = 0, limit: int | None = None) -> list[LoggedEvent]:
+        check_since_limit(self.url, since, limit)
+        rows = await self._run(_read_events, since, -1 if limit is None else limit)
+        return [LoggedEvent(seq, decode_json(body)) for seq, body in rows]
+
+    async def last_seq(self) -> int:
+        return await self._run(_last_seq)
+
+    async def load_state(self, kind: str) -> dict[str, dict[str, Any]]:
+        check_name(self.url, "kind", kind)
+        rows = await self._run(_select, "SELECT id, body FROM state_rows WHERE kind = ?", (kind,))
+        return {id_: decode_json(body) for id_, body in rows}
+
+    # --- positions ------------------------------------------------------------------------------
+
+    async def upsert_positions(self, rows: Iterable[PositionRow]) -> None:
+        rows = [check_position(self.url, f"rows[{i}]", r) for i, r in enumerate(rows)]
+        params = [_position_params(r) for r in latest_per_unit(rows)]
+        if params:
+            await self._run(_executemany, _UPSERT_POSITION, params)
+
+    async def latest_positions(self) -> dict[str, PositionRow]:
+        rows = await self._run(_select, f"SELECT {_POSITION_COLUMNS} FROM unit_positions", ())
+        return {row[0]: _position_row(row) for row in rows}
+
+    async def append_position_history(self, rows: Iterable[PositionRow]) -> None:
+        params = [_position_params(check_position(self.url, f"rows[{i}]", r)) for i, r in enumerate(rows)]
+        if params:
+            sql = f"INSERT INTO position_history ({_POSITION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
+            await self._run(_executemany, sql, params)
+
+    async def position_history(
+        self,
+        unit_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[PositionRow]:
+        where, params = [], []
+        if unit_id is not None:
+            where.append("unit_id = ?")
+            params.append(check_name(self.url, "unit_id", unit_id))
+        if since is not None:
+            where.append("at_us >= ?")
+            params.append(to_epoch_us(check_time(self.url, "since", since)))
+        if until is not None:
+            where.append("at_us < ?")
+            params.append(to_epoch_us(check_time(self.url, "until", until)))
+        sql = f"SELECT {_POSITION_COLUMNS} FROM position_history"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = await self._run(_select, sql + " ORDER BY at_us, rowid", tuple(params))
+        return [_position_row(row) for row in rows]
+
+    async def prune_position_history(self, older_than: datetime) -> int:
+        cutoff = to_epoch_us(check_time(self.url, "older_than", older_than))
+        return await self._run(_delete, "DELETE FROM position_history WHERE at_us < ?", (cutoff,))
+
+    # --- blobs ------------------------------------------------------------------------------------
+
+    async def put_blob(self, id: str, content_type: str, data: bytes) -> None:
+        data = check_blob(self.url, id, content_type, data)
+        await self._run(_put_blob, id, content_type, data, self.url)
+
+    async def get_blob(self, id: str) -> Blob | None:
+        check_name(self.url, "blob id", id)
+        rows = await self._run(_select, "SELECT content_type, data FROM blobs WHERE id = ?", (id,))
+        return Blob(id, rows[0][0], bytes(rows[0][1])) if rows else None
+
+
+# --- jobs run on the worker thread ------------------------------------------------------------
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """Run the block in one write transaction (taken at once, so appends never deadlock)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _append(conn: sqlite3.Connection, batch: EncodedBatch, url: str) -> list[int]:
+    with _transaction(conn):
+        if batch.key is not None:
+            held = conn.execute(
+                "SELECT digest, first_seq, count FROM append_keys WHERE key = ?", (batch.key,)
+            ).fetchone()
+            if held is not None:
+                if held[0] != batch.digest:
+                    raise IdempotencyConflict(
+                        f"{url}: idempotency key {batch.key!r} was already used for a different batch"
+                    )
+                return seqs_of(held[1], held[2])
+        first = _last_seq(conn) + 1
+        now = _now_us()
+        conn.executemany(
+            "INSERT INTO event_log (seq, body, recorded_us) VALUES (?, ?, ?)",
+            [(first + i, body, now) for i, body in enumerate(batch.events)],
+        )
+        _write_state(conn, batch.state)
+        if batch.key is not None:
+            conn.execute(
+                "INSERT INTO append_keys (key, digest, first_seq, count, recorded_us) VALUES (?, ?, ?, ?, ?)",
+                (batch.key, batch.digest, first, len(batch.events), now),
+            )
+    return seqs_of(first, len(batch.events))
+
+
+def _write_state(conn: sqlite3.Connection, rows: list[tuple[str, str, str | None]]) -> None:
+    conn.executemany(
+        "DELETE FROM state_rows WHERE kind = ? AND id = ?",
+        [(kind, id_) for kind, id_, body in rows if body is None],
+    )
+    conn.executemany(
+        "INSERT INTO state_rows (kind, id, body) VALUES (?, ?, ?)"
+        " ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body",
+        [row for row in rows if row[2] is not None],
+    )
+
+
+def _last_seq(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT coalesce(max(seq), 0) FROM event_log").fetchone()[0]
+
+
+def _read_events(conn: sqlite3.Connection, since: int, limit: int) -> list[tuple[int, str]]:
+    return conn.execute(
+        "SELECT seq, body FROM event_log WHERE seq > ? ORDER BY seq LIMIT ?", (since, limit)
+    ).fetchall()
+
+
+def _select(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _executemany(conn: sqlite3.Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
+    with _transaction(conn):
+        conn.executemany(sql, params)
+
+
+def _delete(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> int:
+    with _transaction(conn):
+        return conn.execute(sql, params).rowcount
+
+
+def _put_blob(conn: sqlite3.Connection, id: str, content_type: str, data: bytes, url: str) -> None:
+    with _transaction(conn):
+        held = conn.execute("SELECT content_type, data FROM blobs WHERE id = ?", (id,)).fetchone()
+        if held is None:
+            conn.execute(
+                "INSERT INTO blobs (id, content_type, data, recorded_us) VALUES (?, ?, ?, ?)",
+                (id, content_type, data, _now_us()),
+            )
+        elif (held[0], bytes(held[1])) != (content_type, data):
+            raise StoreError(
+                f"{url}: blob id {id!r} already holds a different attachment; attachments are never overwritten"
+            )
+
+
+_UPSERT_POSITION = (
+    f"INSERT INTO unit_positions ({_POSITION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (unit_id) DO UPDATE SET at_us = excluded.at_us, lon = excluded.lon, lat = excluded.lat,"
+    " speed_mps = excluded.speed_mps, heading_deg = excluded.heading_deg, accuracy_m = excluded.accuracy_m,"
+    " altitude_m = excluded.altitude_m"
+    " WHERE excluded.at_us >= unit_positions.at_us"
+)
+
+
+def _position_params(row: PositionRow) -> tuple[Any, ...]:
+    return (
+        row.unit_id,
+        to_epoch_us(row.at),
+        float(row.lon),
+        float(row.lat),
+        row.speed_mps,
+        row.heading_deg,
+        row.accuracy_m,
+        row.altitude_m,
+    )
+
+
+def _position_row(row: tuple[Any, ...]) -> PositionRow:
+    return PositionRow(row[0], from_epoch_us(row[1]), *row[2:])

@@ -1,0 +1,586 @@
+"""The dispatch store: one suite run against SQLite and against PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import pytest_asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dispatch.store import (
+    Blob,
+    IdempotencyConflict,
+    LoggedEvent,
+    PositionRow,
+    StateRow,
+    Store,
+    StoreError,
+    open_store,
+    redact_url,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'ems.sqlite3'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest_asyncio.fixture
+async def store(store_url: str, tmp_path: Path):
+    store = open_store(store_url, tmp_path)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def call_event(n: int, **extra: object) -> dict:
+    return {
+        "type": "call_received",
+        "call_id": f"c{n}",
+        "address": "宁乡市玉潭街道人民中路 88 号",
+        "complaint": "胸痛 2 小时，大汗",
+        "location": [112.5518, 28.2774],
+        **extra,
+    }
+
+
+async def reopened(store: Store, store_url: str, tmp_path: Path) -> Store:
+    await store.close()
+    again = open_store(store_url, tmp_path)
+    await again.open()
+    return again
+
+
+# --- the log --------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_append_and_read_round_trip_unicode(store: Store) -> None:
+    events = [
+        call_event(1),
+        {"type": "note", "text": "患者 🚑 已上车；家属：张三", "nested": {"键": [1, 2.5, None, True]}},
+        {"type": "raw", "control": "x\x00y\x1f\u2028", "big": 2**63 - 1, "tiny": 5e-324},
+    ]
+
+    seqs = await store.append(events)
+
+    assert seqs == [1, 2, 3]
+    assert await store.read_events() == [LoggedEvent(seq, event) for seq, event in zip(seqs, events)]
+    assert await store.last_seq() == 3
+
+
+@pytest.mark.asyncio
+async def test_seqs_are_gapless_and_increasing_across_batches(store: Store) -> None:
+    sizes = [3, 1, 4, 1, 5]
+    got = [await store.append([call_event(i) for i in range(n)]) for n in sizes]
+
+    flat = [seq for seqs in got for seq in seqs]
+    assert flat == list(range(1, sum(sizes) + 1))
+    assert [len(seqs) for seqs in got] == sizes
+    assert await store.append([]) == []
+    assert await store.last_seq() == sum(sizes)
+
+
+@pytest.mark.asyncio
+async def test_concurrent_appends_stay_gapless_and_readers_never_see_a_hole(store: Store) -> None:
+    tasks_n, done = 40, asyncio.Event()
+    seen: list[int] = []
+
+    async def writer(task: int) -> tuple[int, list[int]]:
+        return task, await store.append([{"type": "t", "task": task, "i": i} for i in range(1 + task % 3)])
+
+    async def reader() -> None:
+        while True:
+            finished = done.is_set()
+            batch = await store.read_events(seen[-1] if seen else 0)
+            # Each read continues exactly where the previous one stopped: no seq is ever skipped.
+            assert [e.seq for e in batch] == list(range(len(seen) + 1, len(seen) + 1 + len(batch)))
+            seen.extend(e.seq for e in batch)
+            if finished:
+                return
+            await asyncio.sleep(0)
+
+    reading = asyncio.create_task(reader())
+    results = await asyncio.gather(*(writer(t) for t in range(tasks_n)))
+    done.set()
+    await reading
+
+    total = sum(1 + t % 3 for t in range(tasks_n))
+    assert sorted(seq for _, seqs in results for seq in seqs) == list(range(1, total + 1))
+    assert seen == list(range(1, total + 1))
+    log = {e.seq: e.event for e in await store.read_events()}
+    for task, seqs in results:
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        assert [log[s] for s in seqs] == [{"type": "t", "task": task, "i": i} for i in range(len(seqs))]
+
+
+@pytest.mark.asyncio
+async def test_read_events_since_and_limit_and_iter_events_replay(store: Store) -> None:
+    events = [call_event(i) for i in range(10)]
+    await store.append(events[:4])
+    await store.append(events[4:])
+
+    assert [e.seq for e in await store.read_events(since=3, limit=4)] == [4, 5, 6, 7]
+    assert await store.read_events(since=10) == []
+    replayed = [logged async for logged in store.iter_events(since=2, batch_size=3)]
+    assert replayed == [LoggedEvent(seq, events[seq - 1]) for seq in range(3, 11)]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("since, limit", [(-1, None), (0, 0), (0, -5)])
+async def test_read_events_refuses_bad_bounds(store: Store, since: int, limit: int | None) -> None:
+    with pytest.raises(StoreError, match="since|limit"):
+        await store.read_events(since, limit)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "bad, field",
+    [({1, 2}, r"events\[1\]"), ("not a dict", r"events\[1\]"), ({"t": object()}, r"events\[1\]")],
+)
+async def test_bad_event_is_refused_and_nothing_is_written(store: Store, bad: object, field: str) -> None:
+    with pytest.raises(StoreError, match=field):
+        await store.append([call_event(0), bad])  # type: ignore[list-item]
+
+    assert await store.last_seq() == 0
+    assert await store.read_events() == []
+
+
+# --- current state ----------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_state_rows_are_upserted_and_deleted_with_the_events(store: Store) -> None:
+    await store.append(
+        [call_event(1), call_event(2)],
+        state=[
+            StateRow("call", "c1", {"status": "received", "地址": "双江口镇"}),
+            StateRow("call", "c2", {"status": "received"}),
+            StateRow("unit", "ningxiang-1", {"status": "available_at_station"}),
+        ],
+    )
+    await store.append(
+        [{"type": "call_closed", "call_id": "c2"}],
+        state=[
+            StateRow("call", "c1", {"status": "assigned"}),
+            StateRow("call", "c2", None),
+            StateRow("call", "c3", {"status": "draft"}),
+            StateRow("call", "c3", None),
+        ],
+    )
+
+    assert await store.load_state("call") == {"c1": {"status": "assigned"}}
+    assert await store.load_state("unit") == {"ningxiang-1": {"status": "available_at_station"}}
+    assert await store.load_state("hospital") == {}
+
+
+@pytest.mark.asyncio
+async def test_state_body_with_nul_is_refused_on_every_backend(store: Store) -> None:
+    with pytest.raises(StoreError, match=r"state\[1\]\.body.*NUL"):
+        await store.append(
+            [call_event(1)], state=[StateRow("call", "c1", {}), StateRow("call", "c2", {"a": "\x00"})]
+        )
+    assert await store.last_seq() == 0
+    assert await store.load_state("call") == {}
+
+
+class Boom(RuntimeError):
+    """The failure injected in the middle of an append."""
+
+
+def break_state_write(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the backend raise after it has written events and state rows, before commit."""
+    module = sys.modules[type(store).__module__]
+    original = module._write_state
+    if inspect.iscoroutinefunction(original):
+
+        async def broken(conn, rows):
+            await original(conn, rows)
+            raise Boom("disk on fire")
+
+    else:
+
+        def broken(conn, rows):
+            original(conn, rows)
+            raise Boom("disk on fire")
+
+    monkeypatch.setattr(module, "_write_state", broken)
+
+
+@pytest.mark.asyncio
+async def test_failure_mid_batch_leaves_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    await store.append([call_event(1)], state=[StateRow("call", "c1", {"status": "received"})])
+    with monkeypatch.context() as patch:
+        break_state_write(store, patch)
+        with pytest.raises(Boom):
+            await store.append(
+                [call_event(2), call_event(3)],
+                state=[StateRow("call", "c1", None), StateRow("call", "c2", {"status": "received"})],
+                key="post-42",
+            )
+
+    assert await store.last_seq() == 1
+    assert [e.seq for e in await store.read_events()] == [1]
+    assert await store.load_state("call") == {"c1": {"status": "received"}}
+    # The key was not kept either, and the numbers were given back: the retry is appended as seq 2, 3.
+    assert await store.append([call_event(2), call_event(3)], key="post-42") == [2, 3]
+
+
+# --- idempotency ------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_idempotency_key_returns_the_original_seqs(store: Store) -> None:
+    batch = [call_event(1), call_event(2)]
+    first = await store.append(batch, state=[StateRow("call", "c1", {"n": 1})], key="req-1")
+    await store.append([call_event(3)])
+
+    again = await store.append(batch, state=[StateRow("call", "c1", {"n": 1})], key="req-1")
+
+    assert again == first == [1, 2]
+    assert await store.last_seq() == 3
+    with pytest.raises(IdempotencyConflict, match="req-1"):
+        await store.append([call_event(9)], key="req-1")
+    assert await store.last_seq() == 3
+
+
+@pytest.mark.asyncio
+async def test_concurrent_retries_with_one_key_append_once(store: Store) -> None:
+    batch = [call_event(1, 重试=True)]
+
+    results = await asyncio.gather(*(store.append(batch, key="req-7") for _ in range(6)))
+
+    assert results == [[1]] * 6
+    assert await store.read_events() == [LoggedEvent(1, batch[0])]
+
+
+# --- positions ----------------------------------------------------------------------------------------
+
+
+def fix(unit: str, minutes: float, lon: float = 112.55, lat: float = 28.28, **extra: float) -> PositionRow:
+    return PositionRow(unit, T0 + timedelta(minutes=minutes), lon, lat, **extra)
+
+
+@pytest.mark.asyncio
+async def test_latest_position_keeps_the_newest_fix(store: Store) -> None:
+    newest = fix("u1", 5, 112.6, 28.3, speed_mps=13.9, heading_deg=270.0, accuracy_m=8.0, altitude_m=52.5)
+    await store.upsert_positions([fix("u1", 1), newest, fix("u1", 3), fix("u2", 2)])
+    await store.upsert_positions([fix("u1", 4, 0.0, 0.0)])  # late, older fix: ignored
+
+    latest = await store.latest_positions()
+
+    assert latest == {"u1": newest, "u2": fix("u2", 2)}
+    assert latest["u1"].at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.asyncio
+async def test_position_history_batches_filters_and_prunes(store: Store) -> None:
+    batch = [fix(f"u{i % 3}", i, 112.5 + i / 1000, 28.2, speed_mps=float(i)) for i in range(12)]
+    await store.append_position_history(batch[:7])
+    await store.append_position_history(batch[7:])
+
+    assert await store.position_history() == batch
+    assert await store.position_history("u1") == [r for r in batch if r.unit_id == "u1"]
+    # Bounds given in Shanghai time denote the same instants.
+    since, until = (T0 + timedelta(minutes=3)).astimezone(SHANGHAI), T0 + timedelta(minutes=6)
+    assert await store.position_history(since=since, until=until) == batch[3:6]
+
+    assert await store.prune_position_history(T0 + timedelta(minutes=5)) == 5
+    assert await store.position_history() == batch[5:]
+    assert await store.prune_position_history(T0) == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "row, field",
+    [
+        (PositionRow("u1", datetime(2024, 5, 1, 8, 0), 112.5, 28.2), r"rows\[0\]\.at"),
+        (PositionRow("u1", T0, 200.0, 28.2), r"rows\[0\].*WGS84"),
+        (PositionRow("u1", T0, 112.5, float("nan")), r"rows\[0\]\.lat"),
+        (PositionRow("", T0, 112.5, 28.2), r"rows\[0\]\.unit_id"),
+    ],
+)
+async def test_bad_position_is_refused(store: Store, row: PositionRow, field: str) -> None:
+    with pytest.raises(StoreError, match=field):
+        await store.append_position_history([row])
+    with pytest.raises(StoreError, match=field):
+        await store.upsert_positions([row])
+    assert await store.position_history() == []
+
+
+# --- blobs ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_blobs_round_trip_and_are_never_overwritten(store: Store) -> None:
+    ecg = bytes(range(256)) * 40
+
+    await store.put_blob("ecg-c1", "application/pdf", ecg)
+    await store.put_blob("ecg-c1", "application/pdf", ecg)  # a retried upload
+
+    assert await store.get_blob("ecg-c1") == Blob("ecg-c1", "application/pdf", ecg)
+    assert await store.get_blob("ecg-none") is None
+    with pytest.raises(StoreError, match="ecg-c1"):
+        await store.put_blob("ecg-c1", "application/pdf", ecg[:-1])
+
+
+# --- durability -------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_reopen_after_close_sees_everything(store: Store, store_url: str, tmp_path: Path) -> None:
+    await store.append([call_event(1)], state=[StateRow("call", "c1", {"status": "received"})], key="k1")
+    await store.upsert_positions([fix("u1", 1)])
+    await store.append_position_history([fix("u1", 1)])
+    await store.put_blob("ecg", "image/png", b"\x89PNG")
+
+    store = await reopened(store, store_url, tmp_path)
+    try:
+        assert await store.read_events() == [LoggedEvent(1, call_event(1))]
+        assert await store.load_state("call") == {"c1": {"status": "received"}}
+        assert await store.latest_positions() == {"u1": fix("u1", 1)}
+        assert await store.position_history() == [fix("u1", 1)]
+        assert await store.get_blob("ecg") == Blob("ecg", "image/png", b"\x89PNG")
+        retried = await store.append(
+            [call_event(1)], state=[StateRow("call", "c1", {"status": "received"})], key="k1"
+        )
+        assert retried == [1]
+        assert await store.append([call_event(2)]) == [2]
+    finally:
+        await store.close()
+
+
+@pytest.mark.asyncio
+async def test_closed_store_refuses_work(store: Store) -> None:
+    await store.close()
+    with pytest.raises(StoreError, match="closed"):
+        await store.append([call_event(1)])
+    with pytest.raises(StoreError, match="closed"):
+        await store.open()
+
+
+# A writer that prints each sequence number once append() has returned (= the request was
+# acknowledged), then dies without closing the store.
+WRITER = """
+import asyncio, os, sys
+from pathlib import Path
+from dispatch.store import StateRow, open_store
+
+async def main():
+    store = open_store(sys.argv[1], Path(sys.argv[2]))
+    await store.open()
+    n = 0
+    while n < int(sys.argv[3]):
+        seqs = await store.append(
+            [{"type": "call_received", "n": n, "address": "宁乡市花明楼镇"}],
+            state=[StateRow("call", f"c{n}", {"n": n})],
+        )
+        print(seqs[0], flush=True)
+        n += 1
+    os._exit(0)
+
+asyncio.run(main())
+"""
+
+
+def start_writer(store_url: str, tmp_path: Path, count: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, store_url, str(tmp_path), str(count)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+async def assert_acknowledged_survived(store_url: str, tmp_path: Path, acked: list[int]) -> None:
+    assert acked == list(range(1, len(acked) + 1))
+    store = open_store(store_url, tmp_path)
+    await store.open()
+    try:
+        events = {e.seq: e.event for e in await store.read_events()}
+        state = await store.load_state("call")
+    finally:
+        await store.close()
+    for seq in acked:
+        assert events[seq]["n"] == seq - 1
+        assert state[f"c{seq - 1}"] == {"n": seq - 1}
+    assert sorted(events) == list(range(1, len(events) + 1))
+
+
+@pytest.mark.asyncio
+async def test_acknowledged_events_survive_exit_without_close(store_url: str, tmp_path: Path) -> None:
+    writer = start_writer(store_url, tmp_path, 25)
+    out, _ = await asyncio.to_thread(writer.communicate, timeout=60)
+
+    assert writer.returncode == 0
+    await assert_acknowledged_survived(store_url, tmp_path, [int(line) for line in out.split()])
+
+
+@pytest.mark.asyncio
+async def test_acknowledged_events_survive_sigkill_mid_stream(store_url: str, tmp_path: Path) -> None:
+    writer = start_writer(store_url, tmp_path, 1_000_000)
+    acked: list[int] = []
+    try:
+        while len(acked) < 30:
+            line = await asyncio.to_thread(writer.stdout.readline)
+            assert line, "the writer died before acknowledging 30 events"
+            acked.append(int(line))
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        rest, _ = await asyncio.to_thread(writer.communicate, timeout=60)
+    acked += [int(line) for line in rest.split()]
+
+    assert writer.returncode == -signal.SIGKILL
+    await assert_acknowledged_survived(store_url, tmp_path, acked)
+
+
+# --- the property ------------------------------------------------------------------------------------
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
+events_st = st.dictionaries(st.text(max_size=10), json_values, max_size=5)
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(events_st, max_size=4), min_size=1, max_size=5))
+async def test_any_batches_read_back_as_written_in_order(store: Store, batches: list[list[dict]]) -> None:
+    before = await store.last_seq()
+
+    seqs = [seq for batch in batches for seq in await store.append(batch)]
+
+    written = [event for batch in batches for event in batch]
+    assert seqs == list(range(before + 1, before + 1 + len(written)))
+    assert await store.read_events(since=before) == [LoggedEvent(s, e) for s, e in zip(seqs, written)]
+
+
+# --- opening: URLs and errors -----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_default_url_is_sqlite_in_the_data_directory(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var" / "ems"
+    async with open_store(None, data_dir) as store:
+        assert await store.append([call_event(1)]) == [1]
+    assert (data_dir / "ems.sqlite3").is_file()
+    async with open_store("", data_dir) as store:
+        assert await store.last_seq() == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://root@localhost/ems", "sqlite://", "sqlite:///:memory:", "redis://127.0.0.1", "ems.db"]
+)
+def test_unknown_or_volatile_url_is_refused(url: str, tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="expected"):
+        open_store(url, tmp_path)
+
+
+def test_redact_url_hides_the_password() -> None:
+    assert redact_url("postgresql://ems:s3cret@db.example:5433/ems?sslmode=require") == (
+        "postgresql://ems:***@db.example:5433/ems?sslmode=require"
+    )
+    assert redact_url("postgresql://postgres@127.0.0.1/ems") == "postgresql://postgres@127.0.0.1/ems"
+
+
+@pytest.mark.asyncio
+async def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "ems.sqlite3"
+    path.write_bytes("这不是数据库 this is not a database".encode() * 100)
+
+    with pytest.raises(StoreError, match=r"not an SQLite database") as caught:
+        await open_store(f"sqlite:///{path}", tmp_path).open()
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.asyncio
+async def test_sqlite_refuses_a_foreign_database(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE photos (id INTEGER)")
+    conn.close()
+
+    with pytest.raises(StoreError, match="not an ems store"):
+        await open_store(f"sqlite:///{path}", tmp_path).open()
+
+
+@pytest.mark.asyncio
+async def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
+    async with open_store(None, tmp_path):
+        pass
+    conn = sqlite3.connect(tmp_path / "ems.sqlite3")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+
+    with pytest.raises(StoreError, match="schema version 99.*newer"):
+        await open_store(None, tmp_path).open()
+
+
+@pytest.mark.asyncio
+async def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    async with open_store(None, tmp_path) as store:
+        await store.append([call_event(1)])
+        conn = sqlite3.connect(tmp_path / "ems.sqlite3")
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+        assert await store._run(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]) == 2  # FULL
+
+
+@pytest.mark.asyncio
+async def test_postgresql_unreachable_names_the_url_without_password(tmp_path: Path) -> None:
+    store = open_store("postgresql://ems:s3cret@127.0.0.1:1/ems", tmp_path)
+
+    with pytest.raises(StoreError, match="unreachable") as caught:
+        await store.open()
+    assert "postgresql://ems:***@127.0.0.1:1/ems" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.asyncio
+async def test_postgresql_missing_database_is_named(pg_database_url: str, tmp_path: Path) -> None:
+    url = pg_database_url.rsplit("/", 1)[0] + "/ems_no_such_database"
+
+    with pytest.raises(StoreError, match="does not exist") as caught:
+        await open_store(url, tmp_path).open()
+    assert "ems_no_such_database" in str(caught.value)
+
+
+@pytest.mark.asyncio
+async def test_postgresql_refuses_a_newer_schema(pg_url: str, tmp_path: Path) -> None:
+    async with open_store(pg_url, tmp_path) as store:
+        async with store._connection() as conn:
+            await conn.execute("UPDATE store_meta SET value = '99' WHERE key = 'schema_version'")
+
+    with pytest.raises(StoreError, match="schema version 99.*newer"):
+        await open_store(pg_url, tmp_path).open()
