@@ -20,7 +20,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "geodata"
 @pytest.fixture
 def tiny_dir(tmp_path: Path) -> Path:
     """A copy of the tiny county (info writes the routing cache beside the roads)."""
-    return Path(shutil.copytree(FIXTURES / "tiny", tmp_path / "tiny"))
+    return Path(shutil.copytree(FIXTURES / "tiny", tmp_path / "tiny", ignore=shutil.ignore_patterns(".ems-cache")))
 
 
 @pytest.mark.parametrize(

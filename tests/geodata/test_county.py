@@ -27,7 +27,7 @@ TINY = Path(__file__).resolve().parent.parent / "fixtures" / "geodata" / "tiny"
 @pytest.fixture
 def tiny_dir(tmp_path: Path) -> Path:
     """A writable copy of the tiny county, to break files in."""
-    return Path(shutil.copytree(TINY, tmp_path / "tiny"))
+    return Path(shutil.copytree(TINY, tmp_path / "tiny", ignore=shutil.ignore_patterns(".ems-cache")))
 
 
 @pytest.fixture(scope="module")
