@@ -1,0 +1,66 @@
+"""`ems serve`: run the dispatch service."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "serve", help="run the dispatch service (REST, websockets, consoles)",
+        description="Run the 120 dispatch service on a county (the embedded Ningxiang by default) with "
+                    "SQLite in the data directory, or PostgreSQL with --db. Without --token-file a demo "
+                    "token file is generated in the data directory and the dispatcher token printed.")
+    p.add_argument("--db", metavar="URL", help="store: postgresql://… or sqlite:///path (default: SQLite in the data dir)")
+    p.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default from config: 8120)")
+    p.add_argument("--token-file", metavar="F", help="TOML token file ([[token]] value, role, unit|hospital)")
+    p.add_argument("--data-dir", metavar="D", help="where the database, tokens and uploads live")
+    p.add_argument("--county", metavar="NAME|DIR", help="county (default: ningxiang)")
+    p.add_argument("--layout", metavar="NAME", help="station layout whose units are registered (default: 1+5+N)")
+    p.add_argument("--allow-outside", action="store_true", help="accept call locations outside the county")
+    p.set_defaults(func=serve)
+
+
+def serve_config(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the config with the command line's overrides applied."""
+    from ems.config import load_config
+
+    config = load_config(args.config)
+    service = config.setdefault("service", {})
+    for flag, key in (("db", "db"), ("host", "host"), ("port", "port"), ("token_file", "token_file"),
+                      ("data_dir", "data_dir"), ("layout", "layout")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            service[key] = value
+    if getattr(args, "allow_outside", False):
+        service["allow_outside"] = True
+    if getattr(args, "county", None):
+        config.setdefault("county", {})["name"] = args.county
+    return config
+
+
+def serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from aiohttp import web
+
+    from dispatch.http import RUNTIME, create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = serve_config(args)
+    app = create_app(config)
+    host = config["service"].get("host", "127.0.0.1")
+    port = int(config["service"].get("port", 8120))
+
+    async def announce(app: web.Application) -> None:
+        rt = app[RUNTIME]
+        print(f"ems: dispatch service on http://{host}:{port}/  (API: /api/openapi.json)", flush=True)
+        print(f"ems: tokens in {rt['token_path']}" + (" (generated)" if rt.get("tokens_generated") else ""), flush=True)
+        if rt.get("dispatcher_token") and not config["service"].get("token_file"):
+            print(f"ems: dispatcher token: {rt['dispatcher_token']}", flush=True)
+
+    app.on_startup.append(announce)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    return 0

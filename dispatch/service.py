@@ -1,0 +1,287 @@
+"""The dispatch service layer: commands in, events appended and synced, state folded, listeners told.
+
+Asyncio, but no HTTP: `dispatch.http` turns requests into the commands below. Every change is one
+event appended to the store (synced to disk) BEFORE the in-memory state moves on and before the
+caller is answered, so an acknowledged call survives any crash; start-up replays the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from dispatch import events as ev
+from dispatch.codec import event_from_dict, event_to_dict, to_dict
+from dispatch.errors_http import ApiError
+from dispatch.model import ASSIGNABLE_STATUSES, Call, Capability, Point, State, Unit, UnitStatus
+from dispatch.policy import DispatchConfig, Ranking, recommend
+from dispatch.state import apply, fold
+from dispatch.store import StateRow, Store
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system"
+
+# A layout station's kind decides its units' capability unless the layout says otherwise: the
+# centre and the substations carry doctor-led ALS crews (6 medical staff per substation, seed 000);
+# a township emergency point's 2-person crew is taken as BLS.
+CAPABILITY_BY_KIND = {"centre": Capability.ALS, "substation": Capability.ALS, "point": Capability.BLS}
+
+Listener = Callable[[int, dict[str, Any]], None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSpec:
+    """A unit to register at first start, from the station layout."""
+
+    unit_id: str
+    station_id: str
+    station_location: Point
+    capability: Capability
+    device_id: str | None = None
+
+
+class DispatchService:
+    """Owns the dispatch state; the only writer of the event log.
+
+    Parameters
+    ----------
+    store
+        The event store (opened by `start`).
+    router
+        The routing engine (`routing.engine.Router`): ETAs for recommendations.
+    units
+        The fleet to register on first start (ignored when the log already holds units).
+    config
+        The loaded ``config.toml``.
+    clock
+        Returns the current UTC time (tests pass a fake).
+    """
+
+    def __init__(self, store: Store, router: Any, units: Iterable[UnitSpec], config: dict[str, Any],
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.router = router
+        self.unit_specs = tuple(units)
+        self.config = config
+        self.policy_config = DispatchConfig.from_config(config)
+        self.clock = clock
+        self.state = State()
+        self._lock = asyncio.Lock()
+        self._listeners: list[Listener] = []
+        # call id -> its events as (seq, event dict), for GET /api/calls/{id}
+        self.history: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        self.positions: dict[str, tuple[Point, datetime]] = {}
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store, rebuild the state by replaying the log, register the fleet if new."""
+        await self.store.open()
+        logged = []
+        async for item in self.store.iter_events():
+            logged.append((item.seq, event_from_dict(item.event)))
+            self._index(item.seq, item.event)
+        self.state = fold(logged)
+        for unit_id, row in (await self.store.latest_positions()).items():
+            self.positions[unit_id] = ((row.lon, row.lat), row.at)
+        new = [s for s in self.unit_specs if s.unit_id not in self.state.units]
+        if new:
+            now = self.clock()
+            await self.submit([ev.UnitRegistered(at=now, by=SYSTEM, unit_id=s.unit_id, station_id=s.station_id,
+                                                 station_location=s.station_location, capability=s.capability,
+                                                 device_id=s.device_id) for s in new])
+        log.info("dispatch state rebuilt from %d events: %d calls, %d units",
+                 self.state.seq, len(self.state.calls), len(self.state.units))
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(seq, event_dict)`` after each event is durable; return the unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # -- the one write path -----------------------------------------------------------------
+
+    async def submit(self, events: list[ev.BaseEvent], *, key: str | None = None) -> list[int]:
+        """Apply events to the state, append them durably, then publish them.
+
+        Raises
+        ------
+        DispatchError
+            An event does not fit the state; nothing is written.
+        """
+        async with self._lock:
+            state = self.state
+            for event in events:
+                state = apply(state, event)
+            dicts = [event_to_dict(e) for e in events]
+            seqs = await self.store.append(dicts, state=self._state_rows(state, events), key=key)
+            if seqs and seqs[0] <= self.state.seq:
+                return seqs  # a retried request whose events were written before: nothing new
+            if seqs != list(range(self.state.seq + 1, self.state.seq + 1 + len(events))):
+                raise RuntimeError(f"store numbered events {seqs}, expected to follow {self.state.seq}")
+            self.state = state
+            for seq, d in zip(seqs, dicts):
+                self._index(seq, d)
+                for listener in list(self._listeners):
+                    listener(seq, d)
+            return seqs
+
+    def _index(self, seq: int, event: dict[str, Any]) -> None:
+        call_id = event.get("call_id")
+        if call_id:
+            self.history[call_id].append((seq, event))
+
+    @staticmethod
+    def _state_rows(state: State, events: list[ev.BaseEvent]) -> list[StateRow]:
+        calls, units = set(), set()
+        for e in events:
+            if getattr(e, "call_id", None):
+                calls.add(e.call_id)
+            if getattr(e, "unit_id", None):
+                units.add(e.unit_id)
+        # a call's events may move its unit (cancel, close) and a unit's its call (breakdown)
+        for call_id in list(calls):
+            a = state.current_assignment(call_id) or (state.assignments.get(call_id) or (None,))[-1]
+            if a is not None:
+                units.add(a.unit_id)
+        for unit_id in list(units):
+            if state.units[unit_id].current_call:
+                calls.add(state.units[unit_id].current_call)
+        rows = [StateRow("call", c, call_json(state, state.calls[c])) for c in sorted(calls)]
+        rows += [StateRow("unit", u, to_dict(state.units[u])) for u in sorted(units)]
+        return rows
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def next_call_id(self, now: datetime) -> str:
+        return f"C{now.strftime('%Y%m%d')}-{len(self.state.calls) + 1:05d}"
+
+    async def receive_call(self, *, location: Point, complaint: str, priority: int, by: str,
+                           symptom_onset: datetime | None = None, caller_phone: str | None = None,
+                           notes: str = "", place_name: str | None = None,
+                           key: str | None = None) -> tuple[Call, Ranking]:
+        """Record a 120 call and rank the units that could go."""
+        now = self.clock()
+        call_id = self.next_call_id(now)
+        seqs = await self.submit([ev.CallReceived(
+            at=now, by=by, call_id=call_id, location=location, complaint=complaint, priority=priority,
+            received_at=now, symptom_onset=symptom_onset, caller_phone=caller_phone, notes=notes,
+            place_name=place_name)], key=key)
+        call = self._call_at_seq(seqs[0]) if seqs[0] != self.state.seq else self.state.calls[call_id]
+        return call, await self.recommendations(call.id)
+
+    def _call_at_seq(self, seq: int) -> Call:
+        for history in self.history.values():
+            for s, d in history:
+                if s == seq:
+                    return self.state.calls[d["call_id"]]
+        raise ApiError(409, "conflict", f"idempotency key: the earlier request's call (seq {seq}) is not known")
+
+    async def recommendations(self, call_id: str) -> Ranking:
+        """Rank the available units for a call by road ETA plus turnout (ONE bounded search)."""
+        call = self.get_call(call_id)
+        state, now = self.state, self.clock()
+        return await asyncio.to_thread(recommend, call, state.units.values(), self.router, now=now,
+                                       config=self.policy_config, positions=self.positions)
+
+    async def assign(self, call_id: str, unit_id: str, *, by: str, reason: str | None = None) -> None:
+        """Send a unit; when it is not the recommended one, the reason is required and recorded."""
+        call = self.get_call(call_id)
+        unit = self.get_unit(unit_id)
+        if unit.status not in ASSIGNABLE_STATUSES:
+            raise ApiError(409, "unit_busy", f"unit_id: unit {unit_id} is {unit.status}, not available")
+        ranking = await self.recommendations(call.id)
+        best = ranking.best
+        recommended = best.unit_id if best is not None else None
+        if recommended is not None and recommended != unit_id and not (reason and reason.strip()):
+            raise ApiError(400, "reason_required",
+                           f"reason: unit {unit_id} is not the recommended {recommended}; give the reason "
+                           "for the override")
+        await self.submit([ev.UnitAssigned(at=self.clock(), by=by, call_id=call_id, unit_id=unit_id,
+                                           recommended_unit_id=recommended,
+                                           override_reason=reason if recommended != unit_id else None)])
+
+    async def accept(self, unit_id: str, *, by: str) -> None:
+        unit = self.get_unit(unit_id)
+        if unit.current_call is None:
+            raise ApiError(409, "no_assignment", f"unit_id: unit {unit_id} has no assignment to accept")
+        await self.submit([ev.AssignmentAccepted(at=self.clock(), by=by, call_id=unit.current_call,
+                                                 unit_id=unit_id)])
+
+    async def decline(self, unit_id: str, reason: str, *, by: str) -> None:
+        unit = self.get_unit(unit_id)
+        if unit.current_call is None:
+            raise ApiError(409, "no_assignment", f"unit_id: unit {unit_id} has no assignment to decline")
+        await self.submit([ev.AssignmentDeclined(at=self.clock(), by=by, call_id=unit.current_call,
+                                                 unit_id=unit_id, reason=reason)])
+        await self._offer_queue()
+
+    async def set_status(self, unit_id: str, status: str, *, by: str, reason: str | None = None) -> None:
+        self.get_unit(unit_id)
+        await self.submit([ev.UnitStatusChanged(at=self.clock(), by=by, unit_id=unit_id,
+                                                status=UnitStatus(status), reason=reason)])
+        await self._offer_queue()
+
+    async def cancel(self, call_id: str, reason: str, *, by: str) -> None:
+        self.get_call(call_id)
+        await self.submit([ev.CallCancelled(at=self.clock(), by=by, call_id=call_id, reason=reason)])
+        await self._offer_queue()
+
+    async def close_call(self, call_id: str, *, by: str, reason: str | None = None) -> None:
+        self.get_call(call_id)
+        await self.submit([ev.CallClosed(at=self.clock(), by=by, call_id=call_id, reason=reason)])
+        await self._offer_queue()
+
+    async def _offer_queue(self) -> None:
+        """Offer waiting calls (priority, then age) to units that are free, best ETA first.
+
+        The offer is an assignment by ``system`` that the crew accepts or declines like any other;
+        a decline puts the call back at the head of its priority, and it is not offered again to a
+        unit that declined it.
+        """
+        while self.state.queue:
+            call = self.state.calls[self.state.queue[0]]
+            declined = {a.unit_id for a in self.state.assignments.get(call.id, ()) if a.declined_at}
+            ranking = await self.recommendations(call.id)
+            best = next((o for o in ranking if o.unit_id not in declined), None)
+            if best is None:
+                return  # it waits; the dispatcher may still send a unit that declined it
+            await self.submit([ev.UnitAssigned(at=self.clock(), by=SYSTEM, call_id=call.id,
+                                               unit_id=best.unit_id, recommended_unit_id=best.unit_id)])
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def get_call(self, call_id: str) -> Call:
+        try:
+            return self.state.calls[call_id]
+        except KeyError:
+            raise ApiError(404, "not_found", f"call_id: no call {call_id!r}") from None
+
+    def get_unit(self, unit_id: str) -> Unit:
+        try:
+            return self.state.units[unit_id]
+        except KeyError:
+            raise ApiError(404, "not_found", f"unit_id: no unit {unit_id!r}") from None
+
+
+def call_json(state: State, call: Call) -> dict[str, Any]:
+    """Return a call as the API shows it: the call, its current assignment and its queue position."""
+    out = to_dict(call)
+    out["location"] = {"lon": call.location[0], "lat": call.location[1]}
+    current = state.current_assignment(call.id)
+    out["assignment"] = to_dict(current) if current is not None else None
+    out["assignments"] = [to_dict(a) for a in state.assignments.get(call.id, ())]
+    out["queue_position"] = state.queue.index(call.id) + 1 if call.id in state.queue else None
+    return out
