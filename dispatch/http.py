@@ -6,6 +6,7 @@ Bad input is answered ``4xx {"error": code, "message": "<field>: <what is wrong>
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -365,10 +366,31 @@ def create_app(config: dict[str, Any], *, runtime: dict[str, Any] | None = None)
     app = web.Application(client_max_size=max_body, middlewares=[errors_middleware])
     app[RUNTIME] = dict(runtime or {})
     app[MAX_BODY] = max_body
+    app.cleanup_ctx.append(_service_ctx(config))
+    extensions = load_extensions()
     for route in api.routes:
         app.router.add_route(route.method, route.path, route_handler(route))
-    app.cleanup_ctx.append(_service_ctx(config))
+    for module in extensions:
+        if hasattr(module, "setup"):
+            module.setup(app, config)
     return app
+
+
+# Modules that add routes to `api` (with ``@api.route``) and may define ``setup(app, config)`` for
+# their background tasks (``app.cleanup_ctx``, after the service's own) and static files.
+EXTENSIONS = ("dispatch.live", "dispatch.geo_http", "dispatch.centers_http", "consoles.http")
+
+
+def load_extensions() -> list[Any]:
+    """Import the extension modules that exist (once; their routes register on import)."""
+    modules = []
+    for name in EXTENSIONS:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+    return modules
 
 
 def _service_ctx(config: dict[str, Any]) -> Any:
