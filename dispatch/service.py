@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -33,6 +34,8 @@ SYSTEM = "system"
 CAPABILITY_BY_KIND = {"centre": Capability.ALS, "substation": Capability.ALS, "point": Capability.BLS}
 
 Listener = Callable[[int, dict[str, Any]], None]
+#: Events to submit, or a function building them from the state current under the write lock.
+EventsOrBuilder = list[ev.BaseEvent] | Callable[[], list[ev.BaseEvent]]
 
 
 def utcnow() -> datetime:
@@ -81,6 +84,14 @@ class DispatchService:
         # call id -> its events as (seq, event dict), for GET /api/calls/{id}
         self.history: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
         self.positions: dict[str, tuple[Point, datetime]] = {}
+        # Several instances on one shared store (dispatch.bus): a lock held across instances while
+        # an instance catches up with the log and appends, so every append is checked against the
+        # whole log. None: this process is the only writer.
+        self.write_guard: Callable[[], AbstractAsyncContextManager[Any]] | None = None
+        # Extra fields of a unit as the API shows it (live position data: dispatch.live).
+        self.unit_extras: Callable[[str], dict[str, Any]] | None = None
+        # True while listeners are told of an event another instance wrote (not to announce it again)
+        self.folding_remote = False
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -113,15 +124,27 @@ class DispatchService:
 
     # -- the one write path -----------------------------------------------------------------
 
-    async def submit(self, events: list[ev.BaseEvent], *, key: str | None = None) -> list[int]:
+    async def submit(self, events: EventsOrBuilder, *, key: str | None = None) -> list[int]:
         """Apply events to the state, append them durably, then publish them.
+
+        Parameters
+        ----------
+        events
+            The events, or a function that builds them from ``self.state`` once the write lock is
+            held and the state has caught up with the log (needed when an id depends on the state).
+        key
+            Idempotency key of the batch (a retried request is not appended twice).
 
         Raises
         ------
         DispatchError
             An event does not fit the state; nothing is written.
         """
-        async with self._lock:
+        async with self._lock, (self.write_guard() if self.write_guard is not None else nullcontext()):
+            if self.write_guard is not None:
+                await self._catch_up_locked()
+            if callable(events):
+                events = events()
             state = self.state
             for event in events:
                 state = apply(state, event)
@@ -137,6 +160,43 @@ class DispatchService:
                 for listener in list(self._listeners):
                     listener(seq, d)
             return seqs
+
+    async def catch_up(self) -> int:
+        """Fold the events other instances appended to the shared log; return how many were folded."""
+        async with self._lock:
+            return await self._catch_up_locked()
+
+    async def _catch_up_locked(self) -> int:
+        folded = 0
+        async for item in self.store.iter_events(self.state.seq):
+            self._fold_one(item.seq, item.event)
+            folded += 1
+        return folded
+
+    async def fold_remote(self, seq: int, event: dict[str, Any]) -> int:
+        """Fold an event another instance announced (seq order; a gap is filled from the store).
+
+        Returns the number of events folded (0 when ``seq`` was already folded).
+        """
+        async with self._lock:
+            if seq <= self.state.seq:
+                return 0
+            if seq == self.state.seq + 1:
+                self._fold_one(seq, event)
+                return 1
+            return await self._catch_up_locked()
+
+    def _fold_one(self, seq: int, event: dict[str, Any]) -> None:
+        if seq != self.state.seq + 1:
+            raise RuntimeError(f"event seq {seq} does not follow the state's seq {self.state.seq}")
+        self.state = apply(self.state, event_from_dict(event), seq=seq)
+        self._index(seq, event)
+        self.folding_remote = True
+        try:
+            for listener in list(self._listeners):
+                listener(seq, event)
+        finally:
+            self.folding_remote = False
 
     def _index(self, seq: int, event: dict[str, Any]) -> None:
         call_id = event.get("call_id")
@@ -159,7 +219,7 @@ class DispatchService:
         for unit_id in list(units):
             if state.units[unit_id].current_call:
                 calls.add(state.units[unit_id].current_call)
-        rows = [StateRow("call", c, call_json(state, state.calls[c])) for c in sorted(calls)]
+        rows = [StateRow("call", c, call_row(state, state.calls[c])) for c in sorted(calls)]
         rows += [StateRow("unit", u, to_dict(state.units[u])) for u in sorted(units)]
         return rows
 
@@ -173,13 +233,19 @@ class DispatchService:
                            notes: str = "", place_name: str | None = None,
                            key: str | None = None) -> tuple[Call, Ranking]:
         """Record a 120 call and rank the units that could go."""
-        now = self.clock()
-        call_id = self.next_call_id(now)
-        seqs = await self.submit([ev.CallReceived(
-            at=now, by=by, call_id=call_id, location=location, complaint=complaint, priority=priority,
-            received_at=now, symptom_onset=symptom_onset, caller_phone=caller_phone, notes=notes,
-            place_name=place_name)], key=key)
-        call = self._call_at_seq(seqs[0]) if seqs[0] != self.state.seq else self.state.calls[call_id]
+        built: list[str] = []
+
+        def build() -> list[ev.BaseEvent]:
+            # under the write lock: the call id is the next one of the log as it stands
+            now = self.clock()
+            built.append(self.next_call_id(now))
+            return [ev.CallReceived(
+                at=now, by=by, call_id=built[-1], location=location, complaint=complaint, priority=priority,
+                received_at=now, symptom_onset=symptom_onset, caller_phone=caller_phone, notes=notes,
+                place_name=place_name)]
+
+        seqs = await self.submit(build, key=key)
+        call = self._call_at_seq(seqs[0]) if seqs[0] != self.state.seq else self.state.calls[built[-1]]
         return call, await self.recommendations(call.id)
 
     def _call_at_seq(self, seq: int) -> Call:
@@ -276,12 +342,18 @@ class DispatchService:
             raise ApiError(404, "not_found", f"unit_id: no unit {unit_id!r}") from None
 
 
-def call_json(state: State, call: Call) -> dict[str, Any]:
-    """Return a call as the API shows it: the call, its current assignment and its queue position."""
+def call_row(state: State, call: Call) -> dict[str, Any]:
+    """Return a call with its assignments: the current-state table's row (nothing derived from other calls)."""
     out = to_dict(call)
     out["location"] = {"lon": call.location[0], "lat": call.location[1]}
     current = state.current_assignment(call.id)
     out["assignment"] = to_dict(current) if current is not None else None
     out["assignments"] = [to_dict(a) for a in state.assignments.get(call.id, ())]
+    return out
+
+
+def call_json(state: State, call: Call) -> dict[str, Any]:
+    """Return a call as the API shows it: its row and its place in the queue."""
+    out = call_row(state, call)
     out["queue_position"] = state.queue.index(call.id) + 1 if call.id in state.queue else None
     return out
