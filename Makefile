@@ -1,5 +1,5 @@
 # The two commands the README opens with:
-#   make run   - set up .venv and run the main job on the embedded Ningxiang county
+#   make run   - set up .venv and serve the embedded Ningxiang county (SQLite in var/)
 #   make test  - set up .venv and run the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/ems geodata info
-	$(BIN)/ems route --from 流沙河 --to 龙田
+	$(BIN)/ems serve
 
 test: $(STAMP)
 	bash .ci/start-services

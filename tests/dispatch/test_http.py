@@ -14,10 +14,12 @@ INSIDE = {"lon": 112.121, "lat": 28.001}
 OUTSIDE = {"lon": 113.5, "lat": 29.5}
 
 
-@pytest.fixture
-async def client(aiohttp_client, tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def client(request, aiohttp_client, tmp_path):
+    """The service on SQLite and on the machine's PostgreSQL: every test runs against both stores."""
     warnings.simplefilter("ignore")  # the tiny county's spur is dropped with a warning
-    return await aiohttp_client(create_app(make_config(tmp_path)))
+    db = request.getfixturevalue("pg_url") if request.param == "postgresql" else ""
+    return await aiohttp_client(create_app(make_config(tmp_path, db=db)))
 
 
 async def post_call(client, **body):
