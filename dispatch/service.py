@@ -149,7 +149,7 @@ class DispatchService:
             for event in events:
                 state = apply(state, event)
             dicts = [event_to_dict(e) for e in events]
-            seqs = await self.store.append(dicts, state=self._state_rows(state, events), key=key)
+            seqs = await self.store.append(dicts, state=self._state_rows(self.state, state, events), key=key)
             if seqs and seqs[0] <= self.state.seq:
                 return seqs  # a retried request whose events were written before: nothing new
             if seqs != list(range(self.state.seq + 1, self.state.seq + 1 + len(events))):
@@ -204,23 +204,27 @@ class DispatchService:
             self.history[call_id].append((seq, event))
 
     @staticmethod
-    def _state_rows(state: State, events: list[ev.BaseEvent]) -> list[StateRow]:
+    def _state_rows(before: State, after: State, events: list[ev.BaseEvent]) -> list[StateRow]:
+        """Rows of every call and unit the events touched, directly or through each other."""
         calls, units = set(), set()
         for e in events:
             if getattr(e, "call_id", None):
                 calls.add(e.call_id)
             if getattr(e, "unit_id", None):
                 units.add(e.unit_id)
-        # a call's events may move its unit (cancel, close) and a unit's its call (breakdown)
+        # a call's events move its unit (cancel, close) ...
         for call_id in list(calls):
-            a = state.current_assignment(call_id) or (state.assignments.get(call_id) or (None,))[-1]
-            if a is not None:
-                units.add(a.unit_id)
+            history = after.assignments.get(call_id) or ()
+            if history:
+                units.add(history[-1].unit_id)
+        # ... and a unit's events move the call it held (finishing it, a breakdown) or now holds
         for unit_id in list(units):
-            if state.units[unit_id].current_call:
-                calls.add(state.units[unit_id].current_call)
-        rows = [StateRow("call", c, call_row(state, state.calls[c])) for c in sorted(calls)]
-        rows += [StateRow("unit", u, to_dict(state.units[u])) for u in sorted(units)]
+            for state in (before, after):
+                unit = state.units.get(unit_id)
+                if unit is not None and unit.current_call:
+                    calls.add(unit.current_call)
+        rows = [StateRow("call", c, call_row(after, after.calls[c])) for c in sorted(calls)]
+        rows += [StateRow("unit", u, to_dict(after.units[u])) for u in sorted(units)]
         return rows
 
     # -- commands ---------------------------------------------------------------------------
