@@ -133,7 +133,7 @@ def _build(args: argparse.Namespace) -> int:
     from geodata import build_ningxiang
 
     out = args.out if args.out is not None else Path(build_ningxiang.__file__).resolve().parent / "ningxiang"
-    kwargs: dict[str, Any] = {"progress": None if args.quiet else _progress}
+    kwargs: dict[str, Any] = {"progress": not args.quiet}
     if args.seed is not None:
         kwargs["seed"] = args.seed
     report = build_ningxiang.build(out, **kwargs)
@@ -141,5 +141,4 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+
