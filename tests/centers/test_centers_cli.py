@@ -4,7 +4,7 @@ import csv
 import json
 
 import pytest
-from centers_testlib import FIXTURE
+from tests.centers.centers_testlib import FIXTURE
 
 from centers.cli import load_milestones
 from centers.errors import ReportError

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from centers_testlib import Hospital
+from tests.centers.centers_testlib import Hospital
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

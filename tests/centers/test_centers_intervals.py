@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from centers_testlib import FIXTURE, ms
+from tests.centers.centers_testlib import FIXTURE, ms
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

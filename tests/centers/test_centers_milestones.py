@@ -4,7 +4,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from centers_testlib import FIXTURE, STAFF, T0, ms
+from tests.centers.centers_testlib import FIXTURE, STAFF, T0, ms
 
 from centers.errors import MilestoneError, MilestoneOrderError
 from centers.milestones import (ORDER_PAIRS, Milestone, MilestoneKind, PatientRecord, Recorder, RecorderRole,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from centers_testlib import CREW, STAFF, T0, Hospital, ms
+from tests.centers.centers_testlib import CREW, STAFF, T0, Hospital, ms
 
 from centers.destination import DestinationInput, choose_destination
 from centers.errors import PrenotificationError

@@ -6,7 +6,7 @@ import json
 from datetime import date, datetime, timezone
 
 import pytest
-from centers_testlib import FIXTURE
+from tests.centers.centers_testlib import FIXTURE
 
 from centers.errors import ReportError
 from centers.milestones import Milestone, fold_patients
