@@ -1,0 +1,603 @@
+"""The SimPy model: calls arrive, the dispatch policy picks a unit, units drive, treat, transport, return.
+
+One SimPy process per call; units are plain records whose status follows the dispatch model's
+`UnitStatus`. The choices are the live service's own functions, imported:
+
+- the unit: `dispatch.policy.rank_units` on the travel estimates of the assignable units
+  (at the station: from the station; driving back: from where the unit is, see
+  `simulation.travel`);
+- the hospital: `centers.destination.choose_destination` with the transport times from the scene;
+- the queue: when no unit can be sent the call waits, served in `dispatch.model.Call.queue_key`
+  order, and a unit that frees up takes the head of the queue (as `dispatch.policy.call_for_freed_unit`).
+
+Only the best option is needed, so `rank_units` is given the units that can possibly rank first
+(`best_option`): the policy never ranks first a unit whose estimate (travel + turnout) is more
+than ``preference_margin_s`` behind the fastest, nor one alike in time, status and capability
+to a unit with a lower id (ties go to the lowest id); with a single such unit there is nothing
+to rank. `tests/simulation/test_policy_use.py` checks the pick against the unfiltered ranking.
+Destinations of non-STEMI patients depend only on the scene and the screening flags, and the
+policy is a pure function: they are cached per scene.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator, NamedTuple, Sequence
+
+import numpy as np
+import simpy
+
+from centers.destination import DestinationConfig, DestinationInput, ReasonCode, choose_destination
+from dispatch.model import Call, Capability, UnitStatus
+from dispatch.policy import Candidate, DispatchConfig, rank_units
+from simulation.config import SimulationConfig
+from simulation.demand import DAY_S, CallPlan, plan_calls
+from simulation.errors import ScenarioError
+from simulation.travel import TravelModel
+
+# The start of simulated time, for the `Call` objects the queue orders (any fixed instant works).
+EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+REASON_CODES: tuple[ReasonCode, ...] = tuple(ReasonCode)
+_REASON_INDEX = {r: i for i, r in enumerate(REASON_CODES)}
+# Screening values the simulator gives the destination policy for a stroke patient: a positive
+# LVO screen is BE-FAST positive with RACE 6 (>= 5), a negative one RACE 2; last known well
+# 3 h ago inside the window, 30 h outside it (beyond the 24 h thrombectomy window).
+_RACE_LVO, _RACE_NO_LVO = 6, 2
+_LKW_IN_WINDOW_S, _LKW_OUT_S = 3 * 3600.0, 30 * 3600.0
+
+STATUS_CODES: tuple[UnitStatus, ...] = (
+    UnitStatus.AVAILABLE_AT_STATION,
+    UnitStatus.AVAILABLE_MOBILE,
+    UnitStatus.RETURNING,
+)
+
+
+class _Eta(NamedTuple):
+    """A travel estimate as the policy reads it (`dispatch.policy.EtaLike`)."""
+
+    eta_s: float
+    distance_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSpec:
+    """An ambulance of the scenario: its id, home station (a site of the travel model), capability."""
+
+    id: str
+    station_id: str
+    base_site: int
+    capability: Capability
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """Everything one layout's simulation needs.
+
+    Attributes
+    ----------
+    name
+        The layout's name.
+    units
+        The ambulances.
+    travel
+        Travel times between sites and demand points.
+    hospitals
+        Hospitals the destination policy may choose (``id``, ``capabilities``, ``pci_24_7``...).
+    config, dispatch, destination
+        Simulation settings and the two policies' settings.
+    """
+
+    name: str
+    units: tuple[UnitSpec, ...]
+    travel: TravelModel
+    hospitals: tuple[Any, ...]
+    config: SimulationConfig = field(default_factory=SimulationConfig)
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    destination: DestinationConfig = field(default_factory=DestinationConfig)
+
+    def __post_init__(self) -> None:
+        if not self.units:
+            raise ScenarioError(f"layout {self.name!r}: no ambulances; a simulation needs at least one unit")
+        ids = [u.id for u in self.units]
+        if len(set(ids)) != len(ids):
+            raise ScenarioError(f"layout {self.name!r}: unit ids must be unique")
+        sites = len(self.travel.sites)
+        for u in self.units:
+            if not 0 <= u.base_site < sites:
+                raise ScenarioError(f"unit {u.id}: base_site {u.base_site} is not a site (0-{sites - 1})")
+        for h in self.hospitals:
+            self.travel.site_index(hospital_site_id(h.id))
+        if self.config.unbounded_dispatch and self.dispatch.max_eta_s is not None:
+            object.__setattr__(self, "dispatch", replace(self.dispatch, max_eta_s=None))
+
+        object.__setattr__(self, "_destination_cache", {})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # DispatchConfig holds a read-only mapping view, which does not pickle: send its fields.
+        dispatch = {name: getattr(self.dispatch, name) for name in DispatchConfig.__dataclass_fields__}
+        dispatch["turnout_s"] = dict(dispatch["turnout_s"])
+        return (
+            _scenario,
+            (self.name, self.units, self.travel, self.hospitals, self.config, dispatch, self.destination),
+        )
+
+
+def _scenario(name: str, units: Any, travel: Any, hospitals: Any, config: Any, dispatch: dict, destination: Any) -> Scenario:
+    return Scenario(name, units, travel, hospitals, config, DispatchConfig(**dispatch), destination)
+
+
+@dataclass(frozen=True, eq=False)
+class ReplicationResult:
+    """What one replication produced: per-call arrays and per-unit times.
+
+    ``calls`` maps a column name to an array with one entry per call kept (after the warm-up);
+    see :data:`CALL_COLUMNS`. ``unit_busy_s`` is, per unit, the time spent on jobs (alerted to
+    free at the scene or the hospital), ``unit_returning_s`` the time driving back, both over
+    the whole run ``horizon_s`` (warm-up included: utilisation is a share of it).
+    """
+
+    layout: str
+    replication: int
+    seed: int
+    days: float
+    horizon_s: float
+    unit_ids: tuple[str, ...]
+    unit_busy_s: np.ndarray
+    unit_returning_s: np.ndarray
+    unit_jobs: np.ndarray
+    calls: dict[str, np.ndarray]
+    complaints: tuple[str, ...]
+    hospital_ids: tuple[str, ...]
+
+    @property
+    def n_calls(self) -> int:
+        """Number of calls kept."""
+        return int(self.calls["t_s"].size)
+
+
+#: Per-call columns of a `ReplicationResult`. Times in s, NaN where not applicable; ``unit``,
+#: ``status_at_alert`` (index into `STATUS_CODES`), ``hospital`` and ``reason`` (index into
+#: `REASON_CODES`) are indices, and the last two mean something only where ``transported``.
+CALL_COLUMNS = (
+    "t_s", "point", "complaint", "priority", "unit", "status_at_alert", "queue_wait_s",
+    "call_processing_s", "turnout_s", "travel_s", "response_s", "on_scene_s", "transported",
+    "hospital", "transport_s", "handover_s", "reason", "stemi", "fmc_to_device_s", "job_s",
+)  # fmt: skip
+
+
+class _UnitState:
+    __slots__ = (
+        "index", "spec", "base", "status", "station_candidate", "origin_site", "origin_point", "trip_start",
+        "trip_token", "busy_since", "busy_s", "returning_s", "jobs",
+    )  # fmt: skip
+
+    def __init__(self, index: int, spec: UnitSpec, travel: TravelModel) -> None:
+        self.index = index
+        self.spec = spec
+        self.base = spec.base_site
+        self.status = UnitStatus.AVAILABLE_AT_STATION
+        site = travel.sites[spec.base_site]
+        self.station_candidate = Candidate(
+            spec.id, spec.capability, UnitStatus.AVAILABLE_AT_STATION, (site.lon, site.lat), "station"
+        )
+        self.origin_site: int | None = None
+        self.origin_point: int | None = None
+        self.trip_start = 0.0
+        self.trip_token = 0
+        self.busy_since = 0.0
+        self.busy_s = 0.0
+        self.returning_s = 0.0
+        self.jobs = 0
+
+
+class Simulation:
+    """One replication of one scenario: build it, then :meth:`run`.
+
+    Parameters
+    ----------
+    scenario
+        The layout, travel times and policies.
+    plan
+        The calls (from `simulation.demand.plan_calls`).
+    days
+        Length of the run (calls after it are not generated; jobs under way finish).
+    log
+        When a list, every state change is appended as ``(time_s, who, what)`` (tests).
+    """
+
+    def __init__(self, scenario: Scenario, plan: CallPlan, *, days: float, log: list | None = None) -> None:
+        self.scenario = scenario
+        self.plan = plan
+        self.days = days
+        self.env = simpy.Environment()
+        self.log = log
+        travel = scenario.travel
+        self.travel = travel
+        self.s2p = travel.site_to_point_s
+        self.p2s = travel.point_to_site_s
+        self.units = [_UnitState(i, spec, travel) for i, spec in enumerate(scenario.units)]
+        # Free units: at their station, grouped by (station, capability) in unit id order (only
+        # the first of a group can rank first: the policy breaks ties by unit id); on their way back.
+        self.at_station: dict[tuple[int, Capability], list[_UnitState]] = {}
+        for u in sorted(self.units, key=lambda unit: unit.spec.id):
+            self.at_station.setdefault((u.base, u.spec.capability), []).append(u)
+        self.returning: dict[int, _UnitState] = {}
+        self.n_free = len(self.units)
+        self.queue: list[tuple[Any, int, simpy.Event]] = []
+        self.dispatch = scenario.dispatch
+        self.policy_turnout = {s: float(scenario.dispatch.turnout_s[s]) for s in STATUS_CODES}
+        self.max_eta_s = scenario.dispatch.max_eta_s
+        self.hospitals = scenario.hospitals
+        self.hospital_sites = {h.id: travel.site_index(hospital_site_id(h.id)) for h in scenario.hospitals}
+        self.hospital_index = {h.id: i for i, h in enumerate(scenario.hospitals)}
+        # Destinations depend only on the scene and the flags (the policy is pure): shared by
+        # every replication of the scenario run in this process.
+        self._dest_cache: dict[tuple[int, int, bool, bool], Any] = scenario._destination_cache
+        self._station_rows = travel.point_rows()
+        n = plan.n
+        # Plain lists: per-call reads and writes of numpy scalars would dominate the run time.
+        self._t = plan.t_s.tolist()
+        self._point = plan.point.tolist()
+        self._complaint = plan.complaint.tolist()
+        self._priority = plan.priority.tolist()
+        self._transport = plan.transport.tolist()
+        self._processing = plan.call_processing_s.tolist()
+        self._on_scene = plan.on_scene_s.tolist()
+        self._handover = plan.handover_s.tolist()
+        self._turnout = {s: a.tolist() for s, a in plan.turnout_s.items()}
+        self._status_code = {s: i for i, s in enumerate(STATUS_CODES)}
+        self.rec: dict[str, list] = {name: [math.nan] * n for name in CALL_COLUMNS}
+        for name in ("unit", "status_at_alert", "hospital", "reason"):
+            self.rec[name] = [-1] * n
+        for name in ("transported", "stemi"):
+            self.rec[name] = [False] * n
+        self._complaint_values = [c.value for c in plan.complaints]
+
+    # ------------------------------------------------------------------ processes
+
+    def run(self) -> None:
+        """Run until every call is served and every job finished."""
+        self.env.process(self._arrivals())
+        self.env.run()
+
+    def _note(self, who: str, what: str) -> None:
+        if self.log is not None:
+            self.log.append((round(self.env.now, 6), who, what))
+
+    def _arrivals(self) -> Iterator[simpy.Event]:
+        env = self.env
+        for i, t in enumerate(self._t):
+            delay = t - env.now
+            if delay > 0:
+                yield env.timeout(delay)
+            env.process(self._call(i))
+
+    def _call(self, i: int) -> Iterator[simpy.Event]:
+        env, rec = self.env, self.rec
+        p = self._point[i]
+        logging = self.log is not None
+        if logging:
+            self._note(f"call{i}", "received")
+        processing = self._processing[i]
+        if processing > 0:
+            yield env.timeout(processing)
+        ready = env.now
+        choice = self._choose(i, p)
+        if choice is None:
+            event = env.event()
+            call = Call(
+                id=f"c{i}",
+                location=(float(self.travel.points.lon[p]), float(self.travel.points.lat[p])),
+                complaint=self.plan.complaints[self._complaint[i]],
+                priority=self._priority[i],
+                received_at=EPOCH + timedelta(seconds=self._t[i]),
+            )
+            heapq.heappush(self.queue, (call.queue_key, i, event))
+            if logging:
+                self._note(f"call{i}", "queued")
+            choice = yield event
+        unit, travel_s, status = choice
+        wait = env.now - ready
+        turnout = self._turnout[status][i]
+        rec["queue_wait_s"][i] = wait
+        rec["unit"][i] = unit.index
+        rec["status_at_alert"][i] = self._status_code[status]
+        rec["turnout_s"][i] = turnout
+        rec["travel_s"][i] = travel_s
+        if logging:
+            self._note(unit.spec.id, f"alerted for call{i} ({status.value}, travel {travel_s:.1f})")
+        # Nothing happens on arrival that another process could see: one event for the drive
+        # and the time on scene.
+        on_scene = self._on_scene[i]
+        rec["response_s"][i] = env.now + turnout + travel_s - self._t[i]
+        if logging:
+            self.log.append((round(env.now + turnout + travel_s, 6), unit.spec.id, f"on scene call{i}"))  # type: ignore[union-attr]
+        yield env.timeout(turnout + travel_s + on_scene)
+        if self._transport[i]:
+            decision = self._destination(i, p, on_scene)
+            h_site = self.hospital_sites[decision.hospital_id]
+            transport_s = float(self.p2s[p, h_site])
+            handover = self._handover[i]
+            rec["transported"][i] = True
+            rec["hospital"][i] = self.hospital_index[decision.hospital_id]
+            rec["reason"][i] = _REASON_INDEX[decision.reason_code]
+            rec["transport_s"][i] = transport_s
+            rec["handover_s"][i] = handover
+            if decision.expected_fmc_to_device_s is not None:
+                rec["fmc_to_device_s"][i] = decision.expected_fmc_to_device_s
+                rec["stemi"][i] = True
+            if logging:
+                self._note(unit.spec.id, f"transporting call{i} to {decision.hospital_id}")
+            yield env.timeout(transport_s + handover)
+            self._release(unit, origin_site=h_site, origin_point=None)
+        else:
+            self._release(unit, origin_site=None, origin_point=p)
+        rec["job_s"][i] = env.now - ready - wait
+
+    # ------------------------------------------------------------------ decisions
+
+    def _choose(self, i: int, p: int) -> tuple[_UnitState, float, UnitStatus] | None:
+        """Pick the unit for call ``i`` at point ``p`` with the dispatch policy, or None."""
+        if not self.n_free:
+            return None
+        now = self.env.now
+        row = self._station_rows[p]
+        travel = self.travel
+        max_eta = self.max_eta_s
+        at_station = UnitStatus.AVAILABLE_AT_STATION
+        options: list[tuple[float, UnitStatus, _UnitState]] = []
+        for (base, _), group in self.at_station.items():
+            if group:
+                t = row[base]
+                if t != math.inf and (max_eta is None or t <= max_eta):
+                    options.append((t, at_station, group[0]))
+        for u in self.returning.values():
+            t = travel.returning_to_point_s(u.origin_site, u.origin_point, u.base, now - u.trip_start, p)
+            if t != math.inf and (max_eta is None or t <= max_eta):
+                options.append((t, u.status, u))
+        best = best_option(self._priority[i], options, lambda u: self._candidate(u, now), self.dispatch, self.policy_turnout)
+        if best is None:
+            return None
+        unit, t = best
+        status = unit.status
+        self._take(unit)
+        return unit, t, status
+
+    def _candidate(self, u: _UnitState, now: float) -> Candidate:
+        if u.status is UnitStatus.AVAILABLE_AT_STATION:
+            return u.station_candidate
+        point = self.travel.returning_position(u.origin_site, u.origin_point, u.spec.base_site, now - u.trip_start)
+        return Candidate(u.spec.id, u.spec.capability, u.status, point, "gps")
+
+    def _take(self, unit: _UnitState) -> None:
+        now = self.env.now
+        if unit.status is UnitStatus.RETURNING:
+            unit.returning_s += now - unit.trip_start
+            del self.returning[unit.index]
+        else:
+            self.at_station[(unit.base, unit.spec.capability)].remove(unit)
+        unit.status = UnitStatus.DISPATCHED
+        unit.trip_token += 1
+        unit.busy_since = now
+        unit.jobs += 1
+        self.n_free -= 1
+
+    def _destination(self, i: int, p: int, on_scene_s: float) -> Any:
+        plan = self.plan
+        complaint = self._complaint_values[self._complaint[i]]
+        stemi = complaint == "chest_pain" and bool(plan.stemi[i])
+        lvo = complaint == "stroke" and bool(plan.lvo[i])
+        in_window = complaint == "stroke" and bool(plan.lkw_in_window[i])
+        key = (p, self._complaint[i], lvo, in_window)
+        if not stemi:
+            cached = self._dest_cache.get(key)
+            if cached is not None:
+                return cached
+        if stemi:
+            patient = DestinationInput(
+                complaint=complaint,
+                stemi=True,
+                fmc_elapsed_s=on_scene_s,
+                field_cathlab_activated=bool(plan.cathlab_from_field[i]),
+            )
+        elif complaint == "stroke":
+            patient = DestinationInput(
+                complaint=complaint,
+                befast_positive=True,
+                race_score=_RACE_LVO if lvo else _RACE_NO_LVO,
+                lkw_elapsed_s=_LKW_IN_WINDOW_S if in_window else _LKW_OUT_S,
+            )
+        else:
+            patient = DestinationInput(complaint=complaint)
+        row = self.p2s[p]
+        sites = self.hospital_sites
+
+        def transport_time_s(hospital_id: str) -> float | None:
+            t = float(row[sites[hospital_id]])
+            return t if math.isfinite(t) else None
+
+        decision = choose_destination(patient, self.hospitals, transport_time_s, config=self.scenario.destination)
+        if not stemi:
+            self._dest_cache[key] = decision
+        return decision
+
+    def _release(self, unit: _UnitState, *, origin_site: int | None, origin_point: int | None) -> None:
+        """Free ``unit`` where it is (a hospital or the scene): it drives back, assignable on the way."""
+        env = self.env
+        now = env.now
+        unit.busy_s += now - unit.busy_since
+        unit.status = UnitStatus.RETURNING
+        unit.origin_site, unit.origin_point = origin_site, origin_point
+        unit.trip_start = now
+        unit.trip_token += 1
+        self.returning[unit.index] = unit
+        self.n_free += 1
+        if self.log is not None:
+            self._note(unit.spec.id, "free, returning")
+        if self.queue:
+            _, j, event = heapq.heappop(self.queue)
+            p = self._point[j]
+            t = self.travel.returning_to_point_s(origin_site, origin_point, unit.spec.base_site, 0.0, p)
+            self._take(unit)
+            event.succeed((unit, t, UnitStatus.RETURNING))
+            return
+        trip_s = self.travel.trip_time_s(origin_site, origin_point, unit.spec.base_site)
+        token = unit.trip_token
+        arrive = env.timeout(trip_s)
+        arrive.callbacks.append(lambda _event, u=unit, k=token: self._arrive(u, k))
+
+    def _arrive(self, unit: _UnitState, token: int) -> None:
+        if unit.trip_token != token:
+            return  # sent again on the way
+        unit.returning_s += self.env.now - unit.trip_start
+        unit.status = UnitStatus.AVAILABLE_AT_STATION
+        unit.origin_site = unit.origin_point = None
+        del self.returning[unit.index]
+        group = self.at_station[(unit.base, unit.spec.capability)]
+        bisect.insort(group, unit, key=lambda u: u.spec.id)
+        self._note(unit.spec.id, "at station")
+
+    # ------------------------------------------------------------------ results
+
+    def result(self, *, replication: int, seed: int) -> ReplicationResult:
+        """Return the records of the calls received after the warm-up."""
+        warmup_s = self.scenario.config.warmup_days * DAY_S
+        plan = self.plan
+        calls: dict[str, np.ndarray] = {
+            "t_s": plan.t_s, "point": plan.point, "complaint": plan.complaint,
+            "priority": plan.priority.astype(np.int64), "call_processing_s": plan.call_processing_s,
+            "on_scene_s": np.where(np.isfinite(np.asarray(self.rec["response_s"], dtype=float)), plan.on_scene_s, np.nan),
+        }  # fmt: skip
+        for name, values in self.rec.items():
+            if name not in calls:
+                calls[name] = np.asarray(values, dtype=bool if name in ("transported", "stemi") else None)
+        keep = plan.t_s >= warmup_s
+        horizon = self.days * DAY_S
+        return ReplicationResult(
+            layout=self.scenario.name,
+            replication=replication,
+            seed=seed,
+            days=self.days,
+            horizon_s=horizon,
+            unit_ids=tuple(u.spec.id for u in self.units),
+            unit_busy_s=np.array([u.busy_s for u in self.units]),
+            unit_returning_s=np.array([u.returning_s for u in self.units]),
+            unit_jobs=np.array([u.jobs for u in self.units]),
+            calls={k: v[keep] for k, v in calls.items()},
+            complaints=tuple(c.value for c in self.plan.complaints),
+            hospital_ids=tuple(h.id for h in self.hospitals),
+        )
+
+
+def best_option(
+    priority: int,
+    options: Sequence[tuple[float, UnitStatus, Any]],
+    candidate: Any,
+    dispatch: DispatchConfig,
+    turnout_s: Any = None,
+) -> tuple[Any, float] | None:
+    """Return the ``(unit, travel_s)`` the dispatch policy ranks first, or None.
+
+    Parameters
+    ----------
+    priority
+        The call's priority.
+    options
+        ``(travel_s, status, unit)`` for every reachable assignable unit.
+    candidate
+        ``candidate(unit) -> dispatch.policy.Candidate`` (called only for the units kept).
+    dispatch
+        The policy's settings.
+    turnout_s
+        The policy's turnout by status (``dispatch.turnout_s`` when None).
+
+    Only units whose estimate (travel + the policy's turnout) is within ``preference_margin_s``
+    of the fastest are handed to `dispatch.policy.rank_units`: no other can rank first (the
+    first is either the fastest or a unit of the preferred capability within the margin of it).
+    Of units alike in time, status and capability only the lowest id is handed over (the
+    policy breaks ties by unit id).
+    """
+    if not options:
+        return None
+    turnout = dispatch.turnout_s if turnout_s is None else turnout_s
+    totals = [t + turnout[status] for t, status, _ in options]
+    limit = min(totals) + dispatch.preference_margin_s
+    kept = [(t, u, candidate(u)) for (t, _, u), total in zip(options, totals) if total <= limit]
+    if len(kept) > 1:
+        # Units alike in all the policy reads (time, status, capability) tie, and ties go to the
+        # lowest unit id: the others cannot rank first (e.g. five ambulances at one station).
+        alike: dict[tuple[float, UnitStatus, Any], tuple[float, Any, Candidate]] = {}
+        for entry in kept:
+            key = (entry[0], entry[2].status, entry[2].capability)
+            held = alike.get(key)
+            if held is None or entry[2].unit_id < held[2].unit_id:
+                alike[key] = entry
+        kept = list(alike.values())
+    if len(kept) == 1:
+        return kept[0][1], kept[0][0]  # nothing to rank: a ranking of one unit is that unit
+    ranking = rank_units(priority, [c for _, _, c in kept], [_Eta(t, math.nan) for t, _, _ in kept], dispatch, top_n=1)
+    best = ranking.best
+    if best is None:
+        return None
+    for t, u, c in kept:
+        if c.unit_id == best.unit_id:
+            return u, t
+    raise AssertionError(f"rank_units returned unit {best.unit_id!r} that was not a candidate")
+
+
+def run_replication(
+    scenario: Scenario,
+    *,
+    days: float,
+    seed: int,
+    replication: int,
+    plan: CallPlan | None = None,
+    log: list | None = None,
+) -> ReplicationResult:
+    """Simulate one replication of ``scenario`` (calls drawn from ``(seed, replication)`` unless given)."""
+    if plan is None:
+        plan = plan_calls(scenario.config, scenario.travel.points, days=days, seed=seed, replication=replication)
+    sim = Simulation(scenario, plan, days=days, log=log)
+    sim.run()
+    return sim.result(replication=replication, seed=seed)
+
+
+def station_site_id(station_id: str) -> str:
+    """Return the travel-model site id of a station."""
+    return f"station:{station_id}"
+
+
+def hospital_site_id(hospital_id: str) -> str:
+    """Return the travel-model site id of a hospital."""
+    return f"hospital:{hospital_id}"
+
+
+def units_for_layout(
+    stations: Sequence[Any], site_index: dict[str, int], config: SimulationConfig
+) -> tuple[UnitSpec, ...]:
+    """Return the units of a layout's stations (``geodata.county.LayoutStation``), based at their sites."""
+    units = []
+    for ls in stations:
+        if not ls.unit_ids:
+            continue
+        kind = getattr(ls.station.kind, "value", ls.station.kind)
+        capability = config.capability_by_station_kind.get(kind, Capability.BLS)
+        site = site_index[station_site_id(ls.station.id)]
+        units.extend(UnitSpec(uid, ls.station.id, site, capability) for uid in ls.unit_ids)
+    return tuple(units)
+
+
+__all__ = [
+    "CALL_COLUMNS",
+    "REASON_CODES",
+    "ReplicationResult",
+    "Scenario",
+    "Simulation",
+    "UnitSpec",
+    "run_replication",
+    "units_for_layout",
+]
