@@ -1,22 +1,47 @@
 """Snap points to the nearest position on the nearest edge.
 
 The index is built once per network: every edge's geometry (one direction of a two-way road) is
-cut into segments in local metres, each segment densified to points at most ``spacing_m`` apart in
-a KD-tree. A query takes the ``k`` nearest points, projects exactly onto their segments and keeps
-the closest. That is exact whenever the closest segment found is nearer than the k-th point minus
-half a spacing (any segment has a point within half a spacing of its nearest position); otherwise
-the few remaining points are searched by radius.
+cut into segments in local metres, and a uniform grid of ``cell_m`` square cells lists the segments
+whose bounding box overlaps each cell. A query projects exactly onto the segments of the point's
+cell, then of the cells around it in widening rings, and stops as soon as the best distance found
+is shorter than the distance from the point to any cell not yet searched: the answer is the exact
+nearest segment, not an approximation. Ties (a point nearest to a node shared by several segments)
+go to the lowest segment index, so the one-point and the many-point paths agree to the bit.
+
+One point is answered in plain Python floats over the few candidates of its cells (numpy's
+per-call overhead would cost more than the arithmetic); many points are answered with numpy over
+each point's 3 x 3 cells, the rare point not settled there (no road within a cell's width) falling
+back to the one-point search. Points beyond ``max_ring`` rings of the grid are compared with every
+segment at once.
+
+:class:`SnapCache` keeps recent snaps keyed by the exact input ``(lon, lat)``: stations and
+hospitals never move, so the same positions asked on every dispatch are snapped once.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from routing.geometry import LocalProjection
 from routing.network import RoadNetwork
+
+# Grid cell side (m). Roads run every few hundred metres outside the towns and points to snap
+# lie within ~150 m of one: a 200 m cell holds the answer in the point's cell or its neighbours
+# and few segments even in town (on the embedded county: at most 14, 3.6 on average; 300 m cells
+# were no faster for one point and slower for many).
+DEFAULT_CELL_M = 200.0
+# Rings searched one by one before comparing with every segment (10 x 200 m: past any snap limit).
+DEFAULT_MAX_RING = 10
+# Cells in the grid at most (32 MB of offsets); a larger network gets larger cells.
+MAX_CELLS = 4_000_000
+
+# Where a point snaps: (edge, fraction, x, y, distance_m), x and y in the index's local metres.
+Placed = tuple[int, float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +95,7 @@ class SnapResult:
 
 
 class SnapIndex:
-    """A KD-tree over densified edge segments of a :class:`RoadNetwork`.
+    """A uniform grid over the edge segments of a :class:`RoadNetwork`.
 
     Parameters
     ----------
@@ -78,18 +103,26 @@ class SnapIndex:
         The network to index.
     projection
         The local projection the index works in.
-    spacing_m
-        Largest gap between indexed points along a segment.
-    k
-        Points fetched per query before the exact projection.
+    cell_m
+        Side of a grid cell (m); larger when the network would need more than
+        :data:`MAX_CELLS` cells.
+    max_ring
+        Rings of cells searched around a point before every segment is compared at once.
     """
 
     def __init__(
-        self, network: RoadNetwork, projection: LocalProjection, *, spacing_m: float = 25.0, k: int = 8
+        self,
+        network: RoadNetwork,
+        projection: LocalProjection,
+        *,
+        cell_m: float = DEFAULT_CELL_M,
+        max_ring: int = DEFAULT_MAX_RING,
     ) -> None:
+        if not cell_m > 0:
+            raise ValueError(f"cell_m must be > 0, got {cell_m!r}")
         self.projection = projection
-        self.spacing_m = float(spacing_m)
-        self.k = int(k)
+        self.cell_m = float(cell_m)
+        self.max_ring = int(max_ring)
         n_edges = network.n_edges
         edges = np.arange(n_edges)
         # One direction of each two-way road: both share the geometry (reversed).
@@ -103,8 +136,10 @@ class SnapIndex:
         self.seg_edge = row_edge[starts]
         self.x0, self.y0 = x[starts], y[starts]
         self.dx, self.dy = x[starts + 1] - self.x0, y[starts + 1] - self.y0
+        len2 = self.dx * self.dx + self.dy * self.dy
+        # A zero-length segment projects to t = 0 whatever it is divided by.
+        self.len2 = np.where(len2 > 0, len2, 1.0)
         seg_len = np.hypot(self.dx, self.dy)
-        self.len2 = np.where(seg_len > 0, seg_len**2, 1.0)
         # Length along the edge before each segment, and each edge's projected length.
         all_len = np.zeros(x.size)
         all_len[:-1] = np.hypot(np.diff(x), np.diff(y))
@@ -114,87 +149,191 @@ class SnapIndex:
         self.edge_len = cum0[offsets[1:]] - cum0[offsets[:-1]]
         self.seg_before = cum0[starts] - cum0[offsets[:-1]][self.seg_edge]
         self.seg_len = seg_len
-        # Densify: n points per segment, both ends included, gaps <= spacing.
-        n_pts = np.maximum(np.ceil(seg_len / self.spacing_m).astype(np.int64), 1) + 1
-        seg_of_pt = np.repeat(np.arange(starts.size), n_pts)
-        first = np.concatenate([[0], np.cumsum(n_pts)[:-1]])
-        t = (np.arange(seg_of_pt.size) - first[seg_of_pt]) / (n_pts[seg_of_pt] - 1)
-        px = self.x0[seg_of_pt] + t * self.dx[seg_of_pt]
-        py = self.y0[seg_of_pt] + t * self.dy[seg_of_pt]
-        self.point_seg = seg_of_pt
-        # Per segment: x0, y0, dx, dy, length, length before it on its edge (one gather per query).
-        self.seg_table = np.column_stack([self.x0, self.y0, self.dx, self.dy, seg_len, self.seg_before,
-                                          self.seg_edge, self.edge_len[self.seg_edge]])
-        self.tree = cKDTree(np.column_stack([px, py]), balanced_tree=False, compact_nodes=False)
-        self.k = min(self.k, seg_of_pt.size)
+        self._build_grid()
+
+    def _build_grid(self) -> None:
+        """List, per cell, the segments whose bounding box overlaps it (CSR, cells row-major)."""
+        x1, y1 = self.x0 + self.dx, self.y0 + self.dy
+        lo_x, hi_x = np.minimum(self.x0, x1), np.maximum(self.x0, x1)
+        lo_y, hi_y = np.minimum(self.y0, y1), np.maximum(self.y0, y1)
+        # A province-sized network gets larger cells rather than an oversized grid.
+        area = float(hi_x.max() - lo_x.min() + self.cell_m) * float(hi_y.max() - lo_y.min() + self.cell_m)
+        self.cell_m = c = max(self.cell_m, math.sqrt(area / MAX_CELLS))
+        # An empty ring of cells all round (see :meth:`query`).
+        self.grid_x0, self.grid_y0 = float(lo_x.min()) - 1.5 * c, float(lo_y.min()) - 1.5 * c
+        self.nx = int((hi_x.max() - self.grid_x0) // c) + 2
+        self.ny = int((hi_y.max() - self.grid_y0) // c) + 2
+        i0 = np.floor((lo_x - self.grid_x0) / c).astype(np.int64)
+        i1 = np.floor((hi_x - self.grid_x0) / c).astype(np.int64)
+        j0 = np.floor((lo_y - self.grid_y0) / c).astype(np.int64)
+        j1 = np.floor((hi_y - self.grid_y0) / c).astype(np.int64)
+        wide = i1 - i0 + 1
+        per_seg = wide * (j1 - j0 + 1)
+        seg = np.repeat(np.arange(per_seg.size), per_seg)
+        k = np.arange(seg.size) - np.repeat(np.cumsum(per_seg) - per_seg, per_seg)
+        cell = (j0[seg] + k // wide[seg]) * self.nx + i0[seg] + k % wide[seg]
+        order = np.argsort(cell * per_seg.size + seg)  # by cell, then segment
+        cell, seg = cell[order], seg[order]
+        indptr = np.zeros(self.nx * self.ny + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cell, minlength=self.nx * self.ny), out=indptr[1:])
+        self.cell_indptr = indptr
+        self.cell_seg = seg
+        # The rows a query reads, stored in cell order: one slice per cell.
+        self._rows = np.column_stack([self.x0[seg], self.y0[seg], self.dx[seg], self.dy[seg], self.len2[seg],
+                                      seg.astype(float)])
+        self._indptr = memoryview(indptr)
+        self._seg_info = memoryview(np.column_stack([self.seg_before, self.seg_len,
+                                                 self.edge_len[self.seg_edge]]))
+        self._seg_edge = memoryview(self.seg_edge)
+        self._around = np.array([dj * self.nx + di for dj in (-1, 0, 1) for di in (-1, 0, 1)])
+        self._rings = [[(di, dj) for di in range(-r, r + 1) for dj in range(-r, r + 1) if max(abs(di), abs(dj)) == r]
+                       for r in range(self.max_ring + 1)]
+
+    # ------------------------------------------------------------------ many points
 
     def query(self, lon: np.ndarray, lat: np.ndarray) -> SnapResult:
         """Snap WGS84 points (arrays) to their nearest edge positions."""
         qx, qy = self.projection.forward(np.atleast_1d(np.asarray(lon, dtype=float)),
                                          np.atleast_1d(np.asarray(lat, dtype=float)))
-        pt_dist, pt_idx = self.tree.query(np.column_stack([qx, qy]), k=self.k)
-        if self.k == 1:
-            pt_dist, pt_idx = pt_dist[:, None], pt_idx[:, None]
-        segs = self.point_seg[pt_idx]
-        seg, t, d = self._project(segs, qx[:, None], qy[:, None])
-        # Exact unless a segment not among the candidates could be nearer (rare; see module doc).
-        half = self.spacing_m / 2.0
-        unsure = np.flatnonzero(np.sqrt(d**2 + half**2) > pt_dist[:, -1])
-        for i in unsure:
-            radius = float(np.sqrt(d[i] ** 2 + half**2)) + 1e-6
-            near = np.unique(self.point_seg[self.tree.query_ball_point([qx[i], qy[i]], radius)])
-            if near.size:
-                s, ti, di = self._project(near[None, :], qx[i : i + 1, None], qy[i : i + 1, None])
-                seg[i], t[i], d[i] = s[0], ti[0], di[0]
-        edge = self.seg_edge[seg]
-        along = self.seg_before[seg] + t * self.seg_len[seg]
+        m = qx.size
+        c = self.cell_m
+        fx, fy = (qx - self.grid_x0) / c, (qy - self.grid_y0) / c
+        # The grid has an empty ring of cells: a point's 3 x 3 cells are inside it once its own
+        # cell is clipped off that ring (a point so far out is settled by the one-point search).
+        i = np.clip(np.floor(fx), 1, self.nx - 2).astype(np.int64)
+        j = np.clip(np.floor(fy), 1, self.ny - 2).astype(np.int64)
+        cells = (j * self.nx + i)[:, None] + self._around
+        first = self.cell_indptr[cells].ravel()
+        count = self.cell_indptr[cells + 1].ravel() - first
+        slot = np.repeat(np.arange(count.size), count)
+        pos = np.arange(slot.size) + np.repeat(first - (np.cumsum(count) - count), count)
+        point = slot // 9  # candidates come grouped by point, in point order
+        rows = self._rows[pos]
+        seg = rows[:, 5].astype(np.int64)
+        t, d2 = _project(slice(None), rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4], qx[point], qy[point])
+        # Best per point: least d2, then least segment (as the one-point search breaks ties).
+        per_point = np.bincount(point, minlength=m)
+        found = per_point > 0
+        out_seg = np.zeros(m, dtype=np.int64)
+        out_t, out_d2 = np.zeros(m), np.full(m, np.inf)
+        if seg.size:
+            starts = (np.cumsum(per_point) - per_point)[found]
+            least = np.minimum.reduceat(d2, starts)
+            best = np.flatnonzero(d2 == np.repeat(least, per_point[found]))
+            if best.size > least.size:  # ties: the least segment of each point's tied ones
+                tied = np.zeros(seg.size, dtype=bool)
+                tied[best] = True
+                lowest = np.minimum.reduceat(np.where(tied, seg, np.iinfo(np.int64).max), starts)
+                best = np.flatnonzero(tied & (seg == np.repeat(lowest, per_point[found])))
+            at = point[best]
+            out_seg[at], out_t[at], out_d2[at] = seg[best], t[best], d2[best]
+        # Settled when nearer than anything outside the 3 x 3 cells.
+        bound = c * np.minimum(np.minimum(fx - (i - 1), (i + 2) - fx), np.minimum(fy - (j - 1), (j + 2) - fy))
+        settled = (out_d2 < bound * bound) & (bound > 0)
+        x = self.x0[out_seg] + out_t * self.dx[out_seg]
+        y = self.y0[out_seg] + out_t * self.dy[out_seg]
+        d = np.sqrt(out_d2)
+        edge = self.seg_edge[out_seg]
+        along = self.seg_before[out_seg] + out_t * self.seg_len[out_seg]
         total = self.edge_len[edge]
         fraction = _at_ends(np.divide(along, total, out=np.zeros_like(along), where=total > 0))
-        return SnapResult(
-            edge=edge,
-            fraction=fraction,
-            x=self.x0[seg] + t * self.dx[seg],
-            y=self.y0[seg] + t * self.dy[seg],
-            distance_m=d,
-        )
+        for k in np.flatnonzero(~settled).tolist():
+            edge[k], fraction[k], x[k], y[k], d[k] = self._one_xy(float(qx[k]), float(qy[k]))
+        return SnapResult(edge=edge, fraction=fraction, x=x, y=y, distance_m=d)
+
+    # ------------------------------------------------------------------ one point
 
     def query_one(self, lon: float, lat: float) -> tuple[int, float, float, float, float]:
         """Snap one point; return ``(edge, fraction, x, y, distance_m)``.
 
-        The same answer as :meth:`query` for one point, in plain Python floats after a single
-        KD-tree call: per-point numpy overhead would cost more than the arithmetic.
+        The same answer as :meth:`query` for one point, in plain Python floats.
         """
         proj = self.projection
-        qx, qy = (lon - proj.lon0) * proj.kx, (lat - proj.lat0) * proj.ky
-        pt_dist, pt_idx = self.tree.query(np.array([qx, qy]), k=self.k)
-        if self.k == 1:
-            pt_dist, pt_idx = np.atleast_1d(pt_dist), np.atleast_1d(pt_idx)
-        best_d2, best = np.inf, (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        for x0, y0, dx, dy, seg_len, before, edge, total in self.seg_table[self.point_seg[pt_idx]].tolist():
-            len2 = dx * dx + dy * dy
-            t = ((qx - x0) * dx + (qy - y0) * dy) / len2 if len2 > 0 else 0.0
-            t = 0.0 if t < 0.0 else 1.0 if t > 1.0 else t
-            px, py = x0 + t * dx, y0 + t * dy
-            d2 = (px - qx) ** 2 + (py - qy) ** 2
-            if d2 < best_d2:
-                best_d2, best = d2, (px, py, before + t * seg_len, edge, total)
-        if best_d2 + (self.spacing_m / 2.0) ** 2 > float(pt_dist[-1]) ** 2:
-            r = self.query(np.array([lon]), np.array([lat]))
-            return int(r.edge[0]), float(r.fraction[0]), float(r.x[0]), float(r.y[0]), float(r.distance_m[0])
-        px, py, along, edge, total = best
-        fraction = float(_at_ends(np.array([along / total if total > 0 else 0.0]))[0])
-        return int(edge), fraction, px, py, best_d2**0.5
+        return self._one_xy((lon - proj.lon0) * proj.kx, (lat - proj.lat0) * proj.ky)
 
-    def _project(self, segs: np.ndarray, qx: np.ndarray, qy: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Project each query row onto its candidate segments; return the best per row."""
-        t = ((qx - self.x0[segs]) * self.dx[segs] + (qy - self.y0[segs]) * self.dy[segs]) / self.len2[segs]
-        np.clip(t, 0.0, 1.0, out=t)
-        ex = self.x0[segs] + t * self.dx[segs] - qx
-        ey = self.y0[segs] + t * self.dy[segs] - qy
-        d2 = ex * ex + ey * ey
-        best = np.argmin(d2, axis=1)
-        rows = np.arange(segs.shape[0])
-        return segs[rows, best], t[rows, best], np.sqrt(d2[rows, best])
+    def _one_xy(self, qx: float, qy: float) -> tuple[int, float, float, float, float]:
+        c = self.cell_m
+        fx, fy = (qx - self.grid_x0) / c, (qy - self.grid_y0) / c
+        i, j = math.floor(fx), math.floor(fy)
+        nx, ny = self.nx, self.ny
+        if not (0 <= i < nx and 0 <= j < ny):
+            return self._everything(qx, qy)
+        ox, oy = fx - i, fy - j  # position inside the cell, 0-1
+        indptr, rows = self._indptr, self._rows
+        best_d2, best_s, best_t = math.inf, -1.0, 0.0
+        cells = [j * nx + i]
+        r = 0
+        while True:
+            for k in cells:
+                a, b = indptr[k], indptr[k + 1]
+                if a == b:
+                    continue
+                for x0, y0, dx, dy, len2, s in rows[a:b].tolist():
+                    t = ((qx - x0) * dx + (qy - y0) * dy) / len2
+                    if t < 0.0:
+                        t = 0.0
+                    elif t > 1.0:
+                        t = 1.0
+                    ex = x0 + t * dx - qx
+                    ey = y0 + t * dy - qy
+                    d2 = ex * ex + ey * ey
+                    if d2 < best_d2 or (d2 == best_d2 and s < best_s):
+                        best_d2, best_s, best_t = d2, s, t
+            # Every segment not yet seen lies outside the (2r + 1)^2 cells searched.
+            bound = c * min(ox + r, r + 1 - ox, oy + r, r + 1 - oy)
+            if best_d2 < bound * bound:
+                break
+            if i - r <= 0 and j - r <= 0 and i + r >= nx - 1 and j + r >= ny - 1:
+                break  # the whole grid has been searched
+            r += 1
+            if r > self.max_ring:
+                return self._everything(qx, qy)
+            # The next ring's cells, less those wholly farther than the best found.
+            limit = best_d2 / (c * c) * (1.0 + 1e-9)
+            cells = []
+            for di, dj in self._rings[r]:
+                ci, cj = i + di, j + dj
+                if not (0 <= ci < nx and 0 <= cj < ny):
+                    continue
+                gx = di - ox if di > 0 else ox - 1 - di if di < 0 else 0.0
+                gy = dj - oy if dj > 0 else oy - 1 - dj if dj < 0 else 0.0
+                if gx * gx + gy * gy <= limit:
+                    cells.append(cj * nx + ci)
+        return self._answer(int(best_s), best_t, best_d2)
+
+    def _answer(self, seg: int, t: float, d2: float) -> tuple[int, float, float, float, float]:
+        """Turn a segment and a position on it into ``(edge, fraction, x, y, distance_m)``."""
+        before, seg_len, total = self._seg_info[seg, 0], self._seg_info[seg, 1], self._seg_info[seg, 2]
+        along = before + t * seg_len
+        fraction = along / total if total > 0 else 0.0
+        fraction = 0.0 if fraction < 1e-9 else 1.0 if fraction > 1.0 - 1e-9 else fraction
+        x = float(self.x0[seg]) + t * float(self.dx[seg])
+        y = float(self.y0[seg]) + t * float(self.dy[seg])
+        return self._seg_edge[seg], fraction, x, y, math.sqrt(d2)
+
+    def _everything(self, qx: float, qy: float) -> tuple[int, float, float, float, float]:
+        """Compare one point with every segment (points far from all roads)."""
+        t, d2 = _project(slice(None), self.x0, self.y0, self.dx, self.dy, self.len2, qx, qy)
+        best_d2 = d2.min()
+        seg = int(np.flatnonzero(d2 == best_d2)[0])
+        return self._answer(seg, float(t[seg]), float(best_d2))
+
+
+def _project(
+    seg: np.ndarray | slice, x0: np.ndarray, y0: np.ndarray, dx: np.ndarray, dy: np.ndarray,
+    len2: np.ndarray, qx: np.ndarray | float, qy: np.ndarray | float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project points onto segments ``seg``; return the position ``t`` (0-1) and squared distance.
+
+    The operations and their order are those of :meth:`SnapIndex._one_xy`, so both give the
+    same bits.
+    """
+    x0, y0, dx, dy = x0[seg], y0[seg], dx[seg], dy[seg]
+    t = ((qx - x0) * dx + (qy - y0) * dy) / len2[seg]
+    np.clip(t, 0.0, 1.0, out=t)
+    ex = x0 + t * dx - qx
+    ey = y0 + t * dy - qy
+    return t, ex * ex + ey * ey
 
 
 def _at_ends(fraction: np.ndarray) -> np.ndarray:
@@ -203,3 +342,63 @@ def _at_ends(fraction: np.ndarray) -> np.ndarray:
     fraction[fraction < 1e-9] = 0.0
     fraction[fraction > 1.0 - 1e-9] = 1.0
     return fraction
+
+
+class SnapCache:
+    """A bounded least-recently-used map from an exact input ``(lon, lat)`` to where it snaps.
+
+    Stations and hospitals never move and the dispatcher asks with the same positions on every
+    call; a unit's last GPS fix is asked again until the next one arrives. Keys are the exact
+    floats given, so a moved point is a new key (never a stale answer); only successful snaps are
+    kept: a :class:`Snap`, or where none was asked for yet the ``(edge, fraction, x, y,
+    distance_m)`` of :meth:`SnapIndex.query_one` (building a Snap costs more than the search that
+    needs only the edge and fraction). Safe to share between threads.
+
+    Parameters
+    ----------
+    maxsize
+        Snaps kept; 0 keeps none.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
+            raise ValueError(f"maxsize must be an integer >= 0, got {maxsize!r}")
+        self.maxsize = maxsize
+        self._data: OrderedDict[tuple[float, float], Placed | Snap] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: tuple[float, float]) -> Placed | Snap | None:
+        """Return the snap of ``key``, None when it is not kept."""
+        with self._lock:
+            snap = self._data.get(key)
+            if snap is not None:
+                self._data.move_to_end(key)
+            return snap
+
+    def get_many(self, keys: list[tuple[float, float]]) -> list[Placed | Snap | None]:
+        """Return the snap of each key (None where not kept)."""
+        with self._lock:
+            data = self._data
+            found = [data.get(key) for key in keys]
+            for key, snap in zip(keys, found):
+                if snap is not None:
+                    data.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[float, float], snap: Placed | Snap) -> None:
+        """Keep ``snap`` for ``key``, forgetting the least recently used beyond ``maxsize``."""
+        if self.maxsize == 0:
+            return
+        with self._lock:
+            self._data[key] = snap
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every snap."""
+        with self._lock:
+            self._data.clear()

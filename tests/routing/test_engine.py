@@ -405,3 +405,70 @@ def test_isochrones_from_several_origins_cover_each(router):
     origins = [(112.551, 28.251), (112.571, 28.269)]
     area = router.isochrones(origins, [1])[1.0]
     assert all(area.contains(shapely.Point(p)) for p in origins)
+
+
+# ---------------------------------------------------------------- fast paths
+
+
+def test_eta_distance_follows_the_tree_past_a_seed_reached_through_the_network(config):
+    # A -> B is quick but B -> A (its twin) slow: from B the target, halfway along A -> B, is
+    # reached round the triangle B -> C -> A, not back along the slow twin.
+    G = nx.MultiDiGraph(crs="EPSG:4326")
+    for name, x, y in (("A", 112.550, 28.250), ("B", 112.551, 28.250), ("C", 112.5505, 28.251)):
+        G.add_node({"A": 1, "B": 2, "C": 3}[name], x=x, y=y)
+    for u, v, t in ((1, 2, 10.0), (2, 1, 100.0), (2, 3, 5.0), (3, 2, 5.0), (3, 1, 5.0), (1, 3, 5.0)):
+        G.add_edge(u, v, length=100.0, travel_time=t, highway="residential")
+    router = Router(compile_graph(G), profile="normal", config=config)
+    target = router.snap(112.5505, 28.2501)
+    assert (target.u, target.v, target.fraction) == (0, 1, 0.5)
+    [eta] = router.eta_to(target, [(112.551, 28.250)], max_eta_s=1e9)  # a unit at B
+    assert eta.eta_s == pytest.approx(5.0 + 5.0 + 0.5 * 10.0)
+    assert eta.distance_m == pytest.approx(100.0 + 100.0 + 0.5 * 100.0)
+    route = router.route((112.551, 28.250), target)
+    assert (route.travel_time_s, route.distance_m) == pytest.approx((eta.eta_s, eta.distance_m))
+
+
+@HYPOTHESIS
+@given(a=point_st, b=point_st)
+def test_route_searches_widened_from_a_tiny_bound_give_the_same_route(router, monkeypatch_module, a, b):
+    import routing.engine as engine
+
+    try:
+        expected = router.route(a, b)
+    except NoRouteError:
+        expected = None
+    with monkeypatch_module.context() as m:
+        m.setattr(engine, "_ROUTE_BOUND_FACTOR", 0.0)
+        m.setattr(engine, "_ROUTE_BOUND_SLACK_S", 1.0)
+        if expected is None:
+            with pytest.raises(NoRouteError):
+                router.route(a, b)
+            return
+        got = router.route(a, b)
+    assert got.travel_time_s == pytest.approx(expected.travel_time_s, abs=1e-6)
+    assert got.distance_m == pytest.approx(expected.distance_m, abs=1e-6)
+    assert got.line.equals(expected.line)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as m:
+        yield m
+
+
+def test_many_new_sources_give_what_each_gives_alone(router):
+    rng = np.random.default_rng(11)
+    pts = [(float(x), float(y)) for x, y in zip(rng.uniform(112.55, 112.572, 41), rng.uniform(28.25, 28.27, 41))]
+    router.snap_cache.clear()
+    together = router.eta_to(pts[0], pts[1:], max_eta_s=1e9)  # snapped at once, vectorised
+    router.snap_cache.clear()
+    for p, eta in zip(pts[1:], together):
+        assert router.eta_to(pts[0], [p], max_eta_s=1e9) == [eta]
+
+
+def test_a_refused_source_is_named_by_its_place_among_the_sources(router):
+    good = router.snap(112.555, 28.255)
+    with pytest.raises(SnapError, match=r"sources\[2\] \(112\.700000, 28\.260000\) is \d+ m from the nearest road"):
+        router.eta_to((112.56, 28.26), [good, (112.556, 28.256), (112.70, 28.26)])
+    with pytest.raises(RoutingError, match=r"points\[3\] must be finite"):
+        router.snap_many([(112.55, 28.25)] * 3 + [(112.55, float("nan"))])
