@@ -20,6 +20,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--county", metavar="NAME|DIR", help="county (default: ningxiang)")
     p.add_argument("--layout", metavar="NAME", help="station layout whose units are registered (default: 1+5+N)")
     p.add_argument("--allow-outside", action="store_true", help="accept call locations outside the county")
+    p.add_argument("--bus", metavar="URL", help="share events between instances: redis://host:6379/0 "
+                                                "(several instances on one PostgreSQL store)")
     p.set_defaults(func=serve)
 
 
@@ -30,7 +32,7 @@ def serve_config(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(args.config)
     service = config.setdefault("service", {})
     for flag, key in (("db", "db"), ("host", "host"), ("port", "port"), ("token_file", "token_file"),
-                      ("data_dir", "data_dir"), ("layout", "layout")):
+                      ("data_dir", "data_dir"), ("layout", "layout"), ("bus", "bus")):
         value = getattr(args, flag, None)
         if value is not None:
             service[key] = value

@@ -71,4 +71,5 @@ def pg_url(pg_database_url: str) -> Iterator[str]:
     try:
         yield _with_database(pg_database_url, urlsplit(pg_database_url).path.lstrip("/"), search_path=schema)
     finally:
-        _run_pg([f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'], pg_database_url)
+        # a connection the test left open in a transaction would block the drop for ever: fail instead
+        _run_pg(["SET lock_timeout = '15s'", f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'], pg_database_url)

@@ -1,0 +1,589 @@
+"""Live positions and streams: GPS intake, the websocket hub, the bus and ``/metrics``.
+
+An extension of `dispatch.http` (imported by `create_app`): its routes register on import and
+`setup` adds the background tasks. Fixes are handled in memory on the request (parse, filter, update
+the latest position, stream it); the store is written by a flusher about once a second, and snapping
+plus ETA run off the request path, only for units with a destination and at most once per unit
+every ``eta_interval_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from aiohttp import web
+
+from dispatch import gps
+from dispatch.bus import Bus, open_bus
+from dispatch.errors_http import ApiError
+from dispatch.gps import Fix, GpsError, Limits, Reject
+from dispatch.http import RUNTIME, SERVICE, UNIT_ACTORS, api, json_response, own_unit, unit_json
+from dispatch.metrics import CONTENT_TYPE, Registry
+from dispatch.model import UnitStatus
+from dispatch.service import DispatchService
+from dispatch.store import PositionRow, StoreError
+from dispatch.ws import Hub
+
+log = logging.getLogger(__name__)
+
+LIVE = web.AppKey("live", object)
+METRICS = web.AppKey("metrics", Registry)
+
+#: Statuses in which a unit drives to its call, and to the hospital.
+TO_CALL = frozenset({UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE})
+TO_HOSPITAL = frozenset({UnitStatus.TRANSPORTING})
+#: Most fixes held for the store while it is unavailable (then the oldest are counted and dropped).
+MAX_PENDING_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The live part's settings: ``[gps]`` and ``[live]`` of config.toml."""
+
+    limits: Limits = field(default_factory=Limits)
+    stale_after_s: float = 600.0
+    history_days: float = 30.0
+    flush_interval_s: float = 1.0
+    eta_interval_s: float = 5.0
+    devices: Mapping[str, str] = field(default_factory=dict)
+    osmand_port: int | None = None
+    bus: str = ""
+    bus_namespace: str = "ems"
+    catch_up_interval_s: float = 1.0
+    ws_max_events: int = 1000
+    ws_replay_events: int = 5000
+    ws_ping_interval_s: float = 15.0
+    ws_send_timeout_s: float = 10.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> LiveConfig:
+        """Read ``[gps]``, ``[live]`` and ``[service] bus``."""
+        g = config.get("gps", {}) or {}
+        lv = config.get("live", {}) or {}
+        sv = config.get("service", {}) or {}
+        port = g.get("osmand_port")
+        return cls(limits=Limits.from_config(config),
+                   stale_after_s=float(g.get("stale_after_s", cls.stale_after_s)),
+                   history_days=float(g.get("history_days", cls.history_days)),
+                   flush_interval_s=float(g.get("flush_interval_s", cls.flush_interval_s)),
+                   eta_interval_s=float(g.get("eta_interval_s", cls.eta_interval_s)),
+                   devices={str(k): str(v) for k, v in (g.get("devices") or {}).items()},
+                   osmand_port=int(port) if port else None,
+                   bus=str(sv.get("bus", "") or ""),
+                   bus_namespace=str(sv.get("bus_namespace", "ems") or "ems"),
+                   catch_up_interval_s=float(lv.get("catch_up_interval_s", cls.catch_up_interval_s)),
+                   ws_max_events=int(lv.get("ws_max_events", cls.ws_max_events)),
+                   ws_replay_events=int(lv.get("ws_replay_events", cls.ws_replay_events)),
+                   ws_ping_interval_s=float(lv.get("ws_ping_interval_s", cls.ws_ping_interval_s)),
+                   ws_send_timeout_s=float(lv.get("ws_send_timeout_s", cls.ws_send_timeout_s)))
+
+
+@dataclass(slots=True)
+class UnitLive:
+    """What this instance knows live about one unit (mutable, owned by `Live`)."""
+
+    fix: Fix
+    stale: bool = False
+    eta_s: float | None = None
+    eta_target: str | None = None
+    road: tuple[float, float, float] | None = None   # snapped (lon, lat, distance_m)
+    eta_due: bool = False          # a new fix since the last ETA
+    eta_done_at: float = 0.0       # monotonic time of the last ETA
+    local: bool = True             # the fix came to this instance (it computes the ETA)
+
+
+class Live:
+    """The live positions of one service instance (see the module docstring)."""
+
+    def __init__(self, service: DispatchService, runtime: Mapping[str, Any], config: LiveConfig,
+                 registry: Registry, bus: Bus) -> None:
+        self.service, self.runtime, self.config, self.bus = service, runtime, config, bus
+        self.router = runtime.get("router") or getattr(service, "router", None)
+        self.units: dict[str, UnitLive] = {}
+        self.pending: list[PositionRow] = []
+        self._devices: dict[str, str] | None = None
+        self.hub = Hub(service, self.unit_view, max_events=config.ws_max_events,
+                       replay_events=config.ws_replay_events, ping_interval_s=config.ws_ping_interval_s,
+                       send_timeout_s=config.ws_send_timeout_s, metrics=registry)
+        self.accepted = registry.counter("ems_gps_fixes_accepted_total", "GPS fixes accepted, by intake format",
+                                         ["source"])
+        self.rejected = registry.counter("ems_gps_fixes_rejected_total", "GPS fixes rejected, by reason",
+                                         ["reason"])
+        self.stale_marked = registry.counter("ems_gps_units_marked_stale_total",
+                                             "Units that passed the stale limit")
+        self.store_rows = registry.counter("ems_gps_rows_written_total", "Position history rows written")
+        self.store_failures = registry.counter("ems_gps_store_failures_total",
+                                               "Failed position writes (retried)")
+        self.eta_runs = registry.counter("ems_gps_eta_computed_total", "Live ETAs computed")
+        registry.gauge("ems_gps_pending_rows", "Fixes waiting for the next store write",
+                       lambda: {(): float(len(self.pending))})
+        registry.gauge("ems_gps_units_stale", "Units currently stale",
+                       lambda: {(): float(sum(1 for u in self.service.state.units if self.is_stale(u)))})
+        for reason in Reject:
+            self.rejected.values.setdefault((reason.value,), 0.0)
+        self.rejected.values.setdefault(("unknown_device",), 0.0)
+        service.unit_extras = self.unit_extras
+        self._unsubscribe = service.subscribe(self.on_event)
+
+    # -- views --------------------------------------------------------------------------------
+
+    def unit_view(self, unit_id: str) -> dict[str, Any]:
+        return unit_json(self.service, unit_id)
+
+    def is_stale(self, unit_id: str) -> bool:
+        live = self.units.get(unit_id)
+        return live is None or live.stale
+
+    def unit_extras(self, unit_id: str) -> dict[str, Any]:
+        """Return a unit's live fields for its API view (a unit never heard from is stale)."""
+        live = self.units.get(unit_id)
+        extras: dict[str, Any] = {"device_id": self.device_of(unit_id), "stale": live is None or live.stale,
+                                  "speed_mps": None, "heading_deg": None, "accuracy_m": None,
+                                  "battery_pct": None, "eta_s": None, "eta_target": None, "road": None}
+        if live is not None:
+            f = live.fix
+            extras.update(speed_mps=f.speed_mps, heading_deg=f.heading_deg, accuracy_m=f.accuracy_m,
+                          battery_pct=f.battery_pct, eta_s=live.eta_s, eta_target=live.eta_target,
+                          road=_road_json(live.road))
+        return extras
+
+    def position_message(self, unit_id: str, live: UnitLive) -> dict[str, Any]:
+        msg = {"type": "position", **gps.fix_json(unit_id, live.fix), "stale": live.stale,
+               "eta_s": live.eta_s, "eta_target": live.eta_target, "road": _road_json(live.road)}
+        return msg
+
+    # -- devices ------------------------------------------------------------------------------
+
+    def device_map(self) -> dict[str, str]:
+        """Return ``{device id: unit id}``: config ``[gps.devices]`` over each unit's own device id."""
+        if self._devices is None:
+            devices = {(u.device_id or u.id): u.id for u in self.service.state.units.values()}
+            devices.update({d: u for d, u in self.config.devices.items() if u in self.service.state.units})
+            self._devices = devices
+        return self._devices
+
+    def device_of(self, unit_id: str) -> str:
+        for device, unit in self.config.devices.items():
+            if unit == unit_id:
+                return device
+        unit = self.service.state.units[unit_id]
+        return unit.device_id or unit.id
+
+    def unit_of_device(self, device_id: str) -> str:
+        unit = self.device_map().get(device_id)
+        if unit is None:
+            self.rejected.inc("unknown_device")
+            raise ApiError(400, "unknown_device", f"id: device {device_id[:64]!r} is not mapped to a unit "
+                                                  "(set a unit's device id or [gps.devices] in config)")
+        return unit
+
+    # -- intake -------------------------------------------------------------------------------
+
+    def ingest(self, unit_id: str, fixes: list[Fix], source: str) -> list[Reject | None]:
+        """Filter and take a unit's fixes (time order); return each one's reject reason or None."""
+        now = self.service.clock()
+        limits = self.config.limits
+        outcome: list[Reject | None] = [None] * len(fixes)
+        order = sorted(range(len(fixes)), key=lambda i: fixes[i].at) if len(fixes) > 1 else range(len(fixes))
+        live = self.units.get(unit_id)
+        taken = None
+        for i in order:
+            fix = fixes[i]
+            reason = gps.check_fix(fix, live.fix if live is not None else None, now, limits)
+            outcome[i] = reason
+            if reason is not None:
+                self.rejected.inc(reason.value)
+                continue
+            self.accepted.inc(source)
+            self.pending.append(PositionRow(unit_id, fix.at, fix.lon, fix.lat, fix.speed_mps, fix.heading_deg,
+                                            fix.accuracy_m, fix.altitude_m))
+            if live is None:
+                live = self.units[unit_id] = UnitLive(fix)
+            else:
+                live.fix = fix
+            taken = fix
+        if taken is not None and live is not None:
+            live.stale, live.local, live.eta_due = False, True, True
+            live.road = None
+            self.service.positions[unit_id] = ((taken.lon, taken.lat), taken.at)
+            message = self.position_message(unit_id, live)
+            self.hub.publish_unit(unit_id, message)
+            self.bus.publish_position(unit_id, message)
+        if len(self.pending) > MAX_PENDING_ROWS:
+            dropped = len(self.pending) - MAX_PENDING_ROWS
+            del self.pending[:dropped]
+            log.error("position store unavailable: %d oldest history rows dropped", dropped)
+        return outcome
+
+    def apply_remote(self, message: dict[str, Any]) -> None:
+        """Take a position message another instance published (already filtered there)."""
+        unit_id = message.get("unit_id")
+        if unit_id not in self.service.state.units:
+            return
+        fix = gps.fix_from_json(message)
+        live = self.units.get(unit_id)
+        if live is not None and fix.at < live.fix.at:
+            return
+        if live is None:
+            live = self.units[unit_id] = UnitLive(fix)
+        live.fix, live.stale, live.local, live.eta_due = fix, bool(message.get("stale")), False, False
+        live.eta_s, live.eta_target = message.get("eta_s"), message.get("eta_target")
+        road = message.get("road")
+        live.road = (road["lon"], road["lat"], road["distance_m"]) if road else None
+        self.service.positions[unit_id] = ((fix.lon, fix.lat), fix.at)
+        self.hub.publish_unit(unit_id, self.position_message(unit_id, live))
+
+    def on_event(self, seq: int, event: dict[str, Any]) -> None:
+        """Track what the live part depends on: new units, assignments and statuses (a listener)."""
+        if event.get("type") == "UnitRegistered":
+            self._devices = None
+        if not self.service.folding_remote:
+            self.bus.publish_event(seq, event)
+        touched = {event.get("unit_id")}
+        call_id = event.get("call_id")
+        if call_id:
+            current = self.service.state.current_assignment(call_id)
+            touched.add(current.unit_id if current else None)
+        for unit_id in touched:
+            live = self.units.get(unit_id) if unit_id else None
+            if live is not None and live.local:
+                live.eta_due, live.eta_done_at = True, 0.0
+
+    # -- background work ----------------------------------------------------------------------
+
+    async def flush(self) -> int:
+        """Write the waiting fixes to the store (history and latest); return how many were written."""
+        if not self.pending:
+            return 0
+        rows, self.pending = self.pending, []
+        try:
+            await self.service.store.append_position_history(rows)
+            await self.service.store.upsert_positions(rows)
+        except StoreError as e:
+            self.store_failures.inc()
+            self.pending = rows + self.pending
+            log.error("position store write failed (%d rows kept for the next try): %s", len(rows), e)
+            return 0
+        self.store_rows.inc(amount=len(rows))
+        return len(rows)
+
+    async def prune(self) -> int:
+        """Delete history older than ``history_days``."""
+        cutoff = self.service.clock() - timedelta(days=self.config.history_days)
+        return await self.service.store.prune_position_history(cutoff)
+
+    def check_stale(self) -> list[str]:
+        """Mark units with no fix for ``stale_after_s`` stale and tell consoles; return them."""
+        now = self.service.clock()
+        marked = []
+        for unit_id, live in self.units.items():
+            if not live.stale and gps.age_s(live.fix, now) > self.config.stale_after_s:
+                live.stale = True
+                marked.append(unit_id)
+                self.stale_marked.inc()
+                self.hub.publish_unit(unit_id, {"type": "stale", "unit_id": unit_id,
+                                                "since": live.fix.at.isoformat()})
+        return marked
+
+    def eta_target(self, unit_id: str) -> tuple[str, tuple[float, float]] | None:
+        """Return where a unit is heading: ``("call", point)``, ``("hospital", point)`` or None."""
+        from dispatch.ws import destination_hospital
+
+        state = self.service.state
+        unit = state.units.get(unit_id)
+        if unit is None or unit.current_call is None:
+            return None
+        call = state.calls.get(unit.current_call)
+        if call is None:
+            return None
+        if unit.status in TO_CALL:
+            return "call", call.location
+        if unit.status in TO_HOSPITAL:
+            hospital_id = destination_hospital(self.service.call_view(call))
+            county = self.runtime.get("county")
+            for h in getattr(county, "hospitals", ()):
+                if h.id == hospital_id:
+                    return "hospital", (h.lon, h.lat)
+        return None
+
+    async def update_etas(self) -> int:
+        """Snap and recompute the ETA of units with a new fix and a destination (rate-limited)."""
+        if self.router is None:
+            return 0
+        now = time.monotonic()
+        jobs = []
+        for unit_id, live in self.units.items():
+            if not live.eta_due or not live.local or now - live.eta_done_at < self.config.eta_interval_s:
+                continue
+            live.eta_due = False
+            target = self.eta_target(unit_id)
+            if target is None:
+                if live.eta_s is not None or live.eta_target is not None:
+                    live.eta_s = live.eta_target = None
+                    jobs.append((unit_id, live, None, live.fix))
+                continue
+            live.eta_done_at = now
+            jobs.append((unit_id, live, target, live.fix))
+        if not jobs:
+            return 0
+        results = await asyncio.to_thread(self._compute, [(t, f) for _, _, t, f in jobs])
+        for (unit_id, live, target, fix), (road, eta) in zip(jobs, results):
+            if live.fix is not fix and live.fix.at != fix.at:
+                live.eta_due = True  # a newer fix came meanwhile: computed again next round
+            live.road = road
+            live.eta_target = target[0] if target is not None and eta is not None else None
+            live.eta_s = round(eta, 1) if eta is not None else None
+            self.eta_runs.inc()
+            message = self.position_message(unit_id, live)
+            self.hub.publish_unit(unit_id, message)
+            self.bus.publish_position(unit_id, message)
+        return len(jobs)
+
+    def _compute(self, jobs: list[tuple[Any, Fix]]) -> list[tuple[tuple[float, float, float] | None, float | None]]:
+        from routing.errors import RoutingError
+
+        out = []
+        for target, fix in jobs:
+            road, eta = None, None
+            try:
+                snap = self.router.snap(fix.lon, fix.lat)
+                road = (snap.lon, snap.lat, snap.distance_m)
+                if target is not None:
+                    result = self.router.eta_to(target[1], [snap])[0]
+                    eta = result.eta_s if result is not None else None
+            except RoutingError:
+                pass  # off the network or unreachable: no road position, no ETA
+            out.append((road, eta))
+        return out
+
+    async def load(self) -> None:
+        """Take the latest stored positions (start-up)."""
+        now = self.service.clock()
+        for unit_id, row in (await self.service.store.latest_positions()).items():
+            if unit_id in self.service.state.units:
+                fix = Fix(row.lon, row.lat, row.at, row.speed_mps, row.heading_deg, row.accuracy_m, row.altitude_m)
+                self.units[unit_id] = UnitLive(fix, stale=gps.age_s(fix, now) > self.config.stale_after_s,
+                                               eta_due=True)
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self.hub.close()
+        self.service.unit_extras = None
+
+
+def _road_json(road: tuple[float, float, float] | None) -> dict[str, float] | None:
+    if road is None:
+        return None
+    return {"lon": road[0], "lat": road[1], "distance_m": round(road[2], 1)}
+
+
+# -- routes -----------------------------------------------------------------------------------
+
+def live_of(request: web.Request) -> Live:
+    return request.app[LIVE]  # type: ignore[return-value]
+
+
+POSITIONS_BODY: dict[str, Any] = {
+    "description": "One fix, a list of fixes, or {\"fixes\": [...]} (at most 1000).",
+    "oneOf": [{"type": "object", "required": ["lon", "lat", "timestamp"], "properties": {
+        "lon": {"type": "number"}, "lat": {"type": "number"},
+        "timestamp": {"type": ["string", "number"], "description": "ISO 8601 with a zone, or epoch seconds"},
+        "speed_mps": {"type": "number"}, "heading_deg": {"type": "number"}, "accuracy_m": {"type": "number"},
+        "altitude_m": {"type": "number"}, "battery": {"type": "number", "description": "percent"}}},
+        {"type": "object", "required": ["fixes"], "properties": {"fixes": {"type": "array"}}}],
+}
+
+
+@api.route("POST", "/api/units/{unit_id}/positions", summary="Report GPS fixes of a unit (one or a batch)",
+           roles=UNIT_ACTORS, body=POSITIONS_BODY, raw_body=True, tag="live")
+async def post_positions(request: web.Request) -> web.Response:
+    unit_id = own_unit(request)
+    raw = await request.read()
+    try:
+        fixes = gps.parse_json_fixes(orjson.loads(raw))
+    except orjson.JSONDecodeError as e:
+        raise ApiError(400, "bad_json", f"body: not valid JSON ({e})") from e
+    except GpsError as e:
+        raise ApiError(400, "invalid", str(e)) from e
+    outcome = live_of(request).ingest(unit_id, fixes, "json")
+    rejected = [{"index": i, "reason": r.value} for i, r in enumerate(outcome) if r is not None]
+    return json_response({"accepted": len(fixes) - len(rejected), "rejected": rejected})
+
+
+async def osmand(request: web.Request) -> web.Response:
+    """Take one fix in the OsmAnd protocol (Traccar Client); answer 200 with an empty body."""
+    live = live_of(request)
+    try:
+        if request.content_type == "application/json":
+            raw = await request.read()
+            try:
+                fix = gps.parse_osmand_json(orjson.loads(raw))
+            except orjson.JSONDecodeError as e:
+                raise ApiError(400, "bad_json", f"body: not valid JSON ({e})") from e
+            source = "osmand_json"
+        else:
+            params = dict(request.query)
+            if request.method == "POST" and request.can_read_body:
+                body = await request.read()
+                if body:
+                    # Traccar Client posts the fields in the query string and an empty body; a form
+                    # body is read the same way, its fields winning.
+                    params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            fix = gps.parse_osmand(params, live.service.clock())
+            source = "osmand"
+    except GpsError as e:
+        raise ApiError(400, "invalid", str(e)) from e
+    unit_id = live.unit_of_device(fix.device_id or "")
+    # Filtered fixes are answered 200 too: the app would otherwise resend a bad fix forever.
+    live.ingest(unit_id, [fix], source)
+    return web.Response(status=200)
+
+
+@api.route("GET", "/osmand", summary="OsmAnd protocol (Traccar Client): id, lat, lon, timestamp, speed (knots)…",
+           roles=None, raw_body=True, tag="live")
+async def osmand_get(request: web.Request) -> web.Response:
+    return await osmand(request)
+
+
+@api.route("POST", "/osmand", summary="OsmAnd protocol: query/form fields, or Traccar Client's JSON body",
+           roles=None, raw_body=True, tag="live")
+async def osmand_post(request: web.Request) -> web.Response:
+    return await osmand(request)
+
+
+@api.route("GET", "/ws", summary="Websocket stream (token in the query or the first message; docs/protocol.md)",
+           roles=None, tag="live")
+async def websocket(request: web.Request) -> web.StreamResponse:
+    return await live_of(request).hub.handle(request, request.app[RUNTIME]["tokens"])
+
+
+@api.route("GET", "/metrics", summary="Prometheus metrics (text format)", roles=None, tag="live")
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].render().encode(), headers={"Content-Type": CONTENT_TYPE})
+
+
+# -- set-up -----------------------------------------------------------------------------------
+
+def setup(app: web.Application, config: dict[str, Any]) -> None:
+    """Add the request-latency middleware and the live background tasks to the application."""
+    registry = Registry()
+    app[METRICS] = registry
+    latency = registry.histogram("ems_http_request_duration_seconds", "HTTP request latency",
+                                 ["method", "route", "status"])
+    requests = registry.counter("ems_http_requests_total", "HTTP requests", ["method", "route", "status"])
+
+    @web.middleware
+    async def timing(request: web.Request, handler: Any) -> web.StreamResponse:
+        start = time.perf_counter()
+        status = "500"
+        try:
+            response = await handler(request)
+            status = str(response.status)
+            return response
+        except web.HTTPException as e:
+            status = str(e.status)
+            raise
+        finally:
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            if route != "/ws":
+                latency.observe(time.perf_counter() - start, request.method, route, status)
+            requests.inc(request.method, route, status)
+
+    app.middlewares.insert(0, timing)
+    app.cleanup_ctx.append(_live_ctx(config, registry))
+
+
+def _live_ctx(config: dict[str, Any], registry: Registry) -> Any:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        service = app[SERVICE]
+        settings = LiveConfig.from_config(config)
+        bus = open_bus(settings.bus, settings.bus_namespace)
+        live = Live(service, app[RUNTIME], settings, registry, bus)
+        app[LIVE] = live
+        await live.load()
+        await bus.start(service.fold_remote, live.apply_remote)
+        service.write_guard = bus.write_guard()
+        if service.write_guard is not None:
+            await service.catch_up()
+        tasks = [asyncio.create_task(_every(settings.flush_interval_s, live.flush), name="gps-flush"),
+                 asyncio.create_task(_every(min(5.0, settings.stale_after_s / 4), _sync(live.check_stale)),
+                                     name="gps-stale"),
+                 asyncio.create_task(_every(min(1.0, settings.eta_interval_s), live.update_etas), name="gps-eta"),
+                 asyncio.create_task(_every(3600.0, live.prune, first=0.0), name="gps-prune"),
+                 asyncio.create_task(_every(min(1.0, settings.ws_send_timeout_s / 4), live.hub.watchdog),
+                                     name="ws-watchdog")]
+        if service.write_guard is not None:
+            tasks.append(asyncio.create_task(_every(settings.catch_up_interval_s, _poll_log(service)),
+                                             name="log-poll"))
+        runner = await _start_osmand_port(app, settings, config)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if runner is not None:
+                await runner.cleanup()
+            await asyncio.gather(*(client.close(1001, "server shutting down") for client in list(live.hub.clients)))
+            await bus.close()
+            service.write_guard = None
+            await live.flush()
+            live.close()
+    return ctx
+
+
+def _sync(fn: Any) -> Any:
+    async def run() -> Any:
+        return fn()
+    return run
+
+
+def _poll_log(service: DispatchService) -> Any:
+    async def poll() -> None:
+        if await service.store.last_seq() > service.last_seq:
+            await service.catch_up()
+    return poll
+
+
+async def _every(interval_s: float, job: Any, first: float | None = None) -> None:
+    """Run ``job()`` every ``interval_s``; a failure is logged with its traceback and retried."""
+    await asyncio.sleep(interval_s if first is None else first)
+    while True:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background job %s failed; retried in %g s", getattr(job, "__name__", job), interval_s)
+        await asyncio.sleep(interval_s)
+
+
+async def _start_osmand_port(app: web.Application, settings: LiveConfig,
+                             config: Mapping[str, Any]) -> web.AppRunner | None:
+    """Serve the OsmAnd protocol on its own port too (Traccar's default is 5055), at any path."""
+    if settings.osmand_port is None:
+        return None
+    from dispatch.http import errors_middleware
+
+    side = web.Application(middlewares=[errors_middleware])
+    side[LIVE] = app[LIVE]
+    side[SERVICE] = app[SERVICE]
+    side.router.add_route("*", "/{tail:.*}", osmand)
+    runner = web.AppRunner(side, access_log=None)
+    await runner.setup()
+    host = str((config.get("service", {}) or {}).get("host", "127.0.0.1"))
+    await web.TCPSite(runner, host, settings.osmand_port).start()
+    log.info("OsmAnd protocol also on http://%s:%d/", host, settings.osmand_port)
+    return runner
+
+
+__all__ = ["Live", "LiveConfig", "UnitLive", "setup", "LIVE", "METRICS"]

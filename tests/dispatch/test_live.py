@@ -1,0 +1,239 @@
+"""GPS intake through the service's HTTP API: the three Traccar/OsmAnd shapes, the filters, the store,
+stale units, live ETAs, the OsmAnd port and /metrics. In process, tiny county, SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import warnings
+from datetime import datetime, timedelta, timezone
+
+import aiohttp
+import pytest
+
+from dispatch.http import SERVICE, create_app
+from dispatch.live import LIVE
+from tests.dispatch.service_fixtures import TOKENS, auth, make_config
+
+# On the tiny county's road grid, ~30 m apart.
+A = (112.121, 28.001)
+B = (112.1213, 28.0011)
+
+
+def live_config(tmp_path, **gps):
+    config = make_config(tmp_path)
+    config["gps"].update({"flush_interval_s": 0.05, "eta_interval_s": 0.05} | gps)
+    config["live"].update({"ws_ping_interval_s": 30.0})
+    return config
+
+
+@pytest.fixture
+async def client(aiohttp_client, tmp_path):
+    warnings.simplefilter("ignore")  # the tiny county's spur is dropped with a warning
+    return await aiohttp_client(create_app(live_config(tmp_path)))
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+async def unit(client, unit_id="centre-1"):
+    r = await client.get(f"/api/units/{unit_id}", headers=auth("dispatcher"))
+    assert r.status == 200
+    return await r.json()
+
+
+async def metric(client, series: str) -> float:
+    """Return the value of one series (name with its labels) from /metrics."""
+    text = await (await client.get("/metrics")).text()
+    for line in text.splitlines():
+        key, _, value = line.rpartition(" ")
+        if key == series:
+            return float(value)
+    raise AssertionError(f"{series} not in /metrics:\n{text}")
+
+
+async def test_traccar_client_osmand_post_with_query_string(client):
+    # Traccar Client (Android) POSTs its fields in the query string with an empty body.
+    t = int(now().timestamp())
+    r = await client.post(f"/osmand?id=centre-1&timestamp={t}&lat={A[1]}&lon={A[0]}&speed=20.0&bearing=45.0"
+                          "&altitude=60.0&accuracy=6.0&batt=77.0&charge=false", data=b"")
+    assert r.status == 200 and await r.text() == ""
+    u = await unit(client)
+    assert u["position"] == {"lon": A[0], "lat": A[1]} and u["position_at"] == datetime.fromtimestamp(t, timezone.utc).isoformat()
+    assert u["speed_mps"] == pytest.approx(20.0 * 1852 / 3600) and u["heading_deg"] == 45.0
+    assert u["battery_pct"] == 77.0 and u["stale"] is False
+    assert await metric(client, 'ems_gps_fixes_accepted_total{source="osmand"}') == 1
+
+
+async def test_osmand_get_and_form_post_with_deviceid_and_location(client):
+    t = now()
+    r = await client.get("/osmand", params={"deviceid": "liushahe-1", "location": f"{A[1]},{A[0]}",
+                                            "timestamp": t.strftime("%Y-%m-%d %H:%M:%S")})
+    assert r.status == 200
+    r = await client.post("/osmand", data={"id": "liushahe-1", "lat": str(B[1]), "lon": str(B[0]),
+                                           "timestamp": str(int(t.timestamp() * 1000) + 10_000), "hdop": "1.2"})
+    assert r.status == 200
+    u = await unit(client, "liushahe-1")
+    assert u["position"] == {"lon": B[0], "lat": B[1]}
+    assert u["position_at"] == (t + timedelta(seconds=10)).isoformat()
+
+
+async def test_traccar_client_json_variant(client):
+    body = {"location": {"timestamp": now().isoformat().replace("+00:00", ".000Z"), "is_moving": True,
+                         "odometer": 0, "event": "motionchange",
+                         "coords": {"latitude": A[1], "longitude": A[0], "accuracy": 5, "speed": 11.0,
+                                    "heading": 90, "altitude": 50},
+                         "battery": {"level": 0.5, "is_charging": True}, "activity": {"type": "in_vehicle"}},
+            "device_id": "centre-1"}
+    r = await client.post("/osmand", json=body)
+    assert r.status == 200
+    u = await unit(client)
+    assert u["speed_mps"] == 11.0 and u["battery_pct"] == 50.0
+    assert await metric(client, 'ems_gps_fixes_accepted_total{source="osmand_json"}') == 1
+
+
+async def test_unknown_device_is_refused_and_counted(client):
+    r = await client.get("/osmand", params={"id": "no-such-phone", "lat": "28.0", "lon": "112.1"})
+    body = await r.json()
+    assert r.status == 400 and body["error"] == "unknown_device" and "no-such-phone" in body["message"]
+    assert await metric(client, 'ems_gps_fixes_rejected_total{reason="unknown_device"}') == 1
+    r = await client.get("/osmand", params={"id": "centre-1", "lat": "north", "lon": "112.1"})
+    assert r.status == 400 and (await r.json())["message"].startswith("lat:")
+
+
+async def test_device_ids_from_config_map_to_units(aiohttp_client, tmp_path):
+    warnings.simplefilter("ignore")
+    config = live_config(tmp_path, devices={"861234567890123": "centre-1"})
+    client = await aiohttp_client(create_app(config))
+    units = {u["id"]: u for u in (await (await client.get("/api/units", headers=auth("dispatcher"))).json())["units"]}
+    assert units["centre-1"]["device_id"] == "861234567890123" and units["liushahe-1"]["device_id"] == "liushahe-1"
+    r = await client.get("/osmand", params={"id": "861234567890123", "lat": str(A[1]), "lon": str(A[0])})
+    assert r.status == 200
+    assert (await unit(client))["position"] == {"lon": A[0], "lat": A[1]}
+
+
+async def test_json_intake_applies_every_filter_and_counts_each_reason(client):
+    t = now() - timedelta(seconds=120)
+    first = {"lon": A[0], "lat": A[1], "timestamp": t.isoformat()}
+    r = await client.post("/api/units/centre-1/positions", json=first, headers=auth("dispatcher"))
+    assert (await r.json()) == {"accepted": 1, "rejected": []}
+    batch = [
+        {"lon": 200.0, "lat": 28.0, "timestamp": (t + timedelta(seconds=1)).isoformat()},           # invalid
+        {"lon": 0, "lat": 0, "timestamp": (t + timedelta(seconds=2)).isoformat()},                   # 0,0
+        first,                                                                                       # duplicate
+        {"lon": A[0], "lat": A[1], "timestamp": (t - timedelta(seconds=5)).isoformat()},             # older
+        {"lon": A[0], "lat": A[1], "timestamp": (now() + timedelta(seconds=300)).isoformat()},       # future
+        {"lon": A[0], "lat": A[1] + 0.05, "timestamp": (t + timedelta(seconds=3)).isoformat()},      # 5.5 km in 3 s
+        {"lon": B[0], "lat": B[1], "timestamp": (t + timedelta(seconds=4)).isoformat(), "accuracy_m": 5000},
+        {"lon": B[0], "lat": B[1], "timestamp": (t + timedelta(seconds=10)).isoformat(), "accuracy_m": 8},
+    ]
+    r = await client.post("/api/units/centre-1/positions", json={"fixes": batch}, headers=auth("dispatcher"))
+    data = await r.json()
+    assert r.status == 200 and data["accepted"] == 1
+    reasons = {x["index"]: x["reason"] for x in data["rejected"]}
+    assert reasons == {0: "invalid", 1: "null_island", 2: "duplicate", 3: "out_of_order", 4: "future",
+                       5: "jump", 6: "inaccurate"}
+    for reason in set(reasons.values()):
+        assert await metric(client, f'ems_gps_fixes_rejected_total{{reason="{reason}"}}') == 1
+    assert (await unit(client))["position"] == {"lon": B[0], "lat": B[1]}
+
+
+async def test_crew_reports_only_its_own_unit(client):
+    fix = {"lon": A[0], "lat": A[1], "timestamp": now().isoformat()}
+    r = await client.post("/api/units/centre-1/positions", json=fix, headers=auth("crew_liushahe"))
+    assert r.status == 403
+    r = await client.post("/api/units/centre-1/positions", json=fix, headers=auth("crew_centre1"))
+    assert r.status == 200 and (await r.json())["accepted"] == 1
+    r = await client.post("/api/units/centre-1/positions", json={"lon": A[0]}, headers=auth("crew_centre1"))
+    assert r.status == 400 and "lat: is required" in (await r.json())["message"]
+
+
+async def test_history_is_written_in_batches_and_latest_kept(client):
+    t = now() - timedelta(seconds=60)
+    fixes = [{"lon": A[0] + i * 1e-5, "lat": A[1], "timestamp": (t + timedelta(seconds=i)).isoformat()}
+             for i in range(20)]
+    r = await client.post("/api/units/centre-1/positions", json=fixes, headers=auth("dispatcher"))
+    assert (await r.json())["accepted"] == 20
+    store = client.server.app[SERVICE].store
+    for _ in range(100):
+        if len(await store.position_history("centre-1")) == 20:
+            break
+        await asyncio.sleep(0.02)
+    history = await store.position_history("centre-1")
+    assert [h.at for h in history] == [t + timedelta(seconds=i) for i in range(20)]
+    latest = (await store.latest_positions())["centre-1"]
+    assert latest.at == t + timedelta(seconds=19) and latest.lon == pytest.approx(A[0] + 19e-5)
+
+
+async def test_stale_unit_is_announced_to_consoles(aiohttp_client, tmp_path):
+    warnings.simplefilter("ignore")
+    client = await aiohttp_client(create_app(live_config(tmp_path, stale_after_s=0.4)))
+    ws = await client.ws_connect(f"/ws?token={TOKENS['dispatcher']}")
+    assert (await ws.receive_json())["type"] == "snapshot"
+    at = now()
+    await client.post("/api/units/centre-1/positions", json={"lon": A[0], "lat": A[1], "timestamp": at.isoformat()},
+                      headers=auth("dispatcher"))
+    kinds = []
+    while "stale" not in kinds:
+        msg = await asyncio.wait_for(ws.receive_json(), 5)
+        kinds.append(msg["type"])
+    assert msg == {"type": "stale", "unit_id": "centre-1", "since": at.isoformat()}
+    assert (await unit(client))["stale"] is True
+    await ws.close()
+
+
+async def test_live_eta_to_the_call_follows_the_fixes(client):
+    ws = await client.ws_connect(f"/ws?token={TOKENS['dispatcher']}")
+    await ws.receive_json()
+    r = await client.post("/api/calls", json={"location": {"lon": 112.125, "lat": 28.004}, "complaint": "stroke",
+                                              "priority": 1}, headers=auth("dispatcher"))
+    call_id = (await r.json())["id"]
+    r = await client.post(f"/api/calls/{call_id}/assign", json={"unit_id": "centre-1", "reason": "test"},
+                          headers=auth("dispatcher"))
+    assert r.status == 200
+    await client.post("/api/units/centre-1/positions", json={"lon": A[0], "lat": A[1], "timestamp": now().isoformat()},
+                      headers=auth("dispatcher"))
+    while True:
+        msg = await asyncio.wait_for(ws.receive_json(), 5)
+        if msg["type"] == "position" and msg["eta_s"] is not None:
+            break
+    assert msg["unit_id"] == "centre-1" and msg["eta_target"] == "call" and msg["eta_s"] > 0
+    assert msg["road"]["distance_m"] < 200
+    assert (await unit(client))["eta_s"] == msg["eta_s"]
+    await ws.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_osmand_on_its_own_port_at_the_root_path(aiohttp_client, tmp_path):
+    warnings.simplefilter("ignore")
+    port = free_port()
+    client = await aiohttp_client(create_app(live_config(tmp_path, osmand_port=port)))
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"http://127.0.0.1:{port}/?id=centre-1&lat={A[1]}&lon={A[0]}"
+                                f"&timestamp={int(now().timestamp())}&speed=0") as r:
+            assert r.status == 200
+        async with session.get(f"http://127.0.0.1:{port}/?id=nobody&lat=28&lon=112") as r:
+            assert r.status == 400
+    assert (await unit(client))["position"] == {"lon": A[0], "lat": A[1]}
+
+
+async def test_metrics_are_prometheus_text(client):
+    ws = await client.ws_connect(f"/ws?token={TOKENS['dispatcher']}")
+    await ws.receive_json()
+    await client.get("/api/health")
+    r = await client.get("/metrics")
+    text = await r.text()
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert "# TYPE ems_http_request_duration_seconds histogram" in text
+    assert 'ems_http_request_duration_seconds_bucket{method="GET",route="/api/health",status="200",le="+Inf"} 1' in text
+    assert 'ems_ws_clients{role="dispatcher"} 1' in text
+    assert 'ems_ws_queue_depth{stat="max"}' in text and "ems_events_published_total" in text
+    assert 'ems_gps_fixes_rejected_total{reason="jump"} 0' in text
+    assert isinstance(client.server.app[LIVE].hub.clients, set)
+    await ws.close()
