@@ -22,7 +22,7 @@ from dispatch.errors_http import ApiError, bad_request
 from dispatch.model import Complaint, UnitStatus
 from dispatch.routes import Route, RouteTable, openapi_document
 from dispatch.schema import parse_datetime, validate
-from dispatch.service import DispatchService, call_json
+from dispatch.service import DispatchService
 from dispatch.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,8 @@ def unit_json(service: DispatchService, unit_id: str) -> dict[str, Any]:
     fix = service.positions.get(unit_id)
     out["position"] = {"lon": fix[0][0], "lat": fix[0][1]} if fix else None
     out["position_at"] = fix[1].isoformat() if fix else None
+    if service.unit_extras is not None:
+        out.update(service.unit_extras(unit_id))  # live fields: stale, speed, heading, ETA (dispatch.live)
     return out
 
 
@@ -134,7 +136,7 @@ def own_unit(request: web.Request) -> str:
 async def health(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     state = service.state
-    return json_response({"status": "ok", "seq": state.seq, "units": len(state.units),
+    return json_response({"status": "ok", "seq": service.last_seq, "units": len(state.units),
                           "calls_open": sum(1 for c in state.calls.values() if c.ended_at is None),
                           "queued": len(state.queue)})
 
@@ -164,7 +166,7 @@ async def create_call(request: web.Request, body: dict[str, Any]) -> web.Respons
         by=principal(request).by, symptom_onset=parse_datetime(onset, "symptom_onset") if onset else None,
         caller_phone=body.get("caller_phone"), notes=body.get("notes", ""), place_name=place_name,
         key=request.headers.get("Idempotency-Key"))
-    return json_response({"id": call.id, "call": call_json(service.state, service.state.calls[call.id]),
+    return json_response({"id": call.id, "call": service.call_view(service.state.calls[call.id]),
                           "recommendations": recommendations_json(ranking)}, 201)
 
 
@@ -177,14 +179,14 @@ async def list_calls(request: web.Request) -> web.Response:
         raise bad_request(f"status: must be open or all, got {which!r}")
     calls = [c for c in state.calls.values() if which == "all" or c.ended_at is None]
     calls.sort(key=lambda c: (c.ended_at is not None, c.received_at), reverse=False)
-    return json_response({"calls": [call_json(state, c) for c in calls]})
+    return json_response({"calls": [service.call_view(c) for c in calls]})
 
 
 @api.route("GET", "/api/calls/{call_id}", summary="One call with its event history", roles=READERS)
 async def get_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     call = service.get_call(request.match_info["call_id"])
-    out = call_json(service.state, call)
+    out = service.call_view(call)
     out["history"] = [dict(e, seq=seq) for seq, e in service.history.get(call.id, [])]
     return json_response(out)
 
@@ -204,7 +206,7 @@ async def assign(request: web.Request, body: dict[str, Any]) -> web.Response:
     service = request.app[SERVICE]
     call_id = request.match_info["call_id"]
     await service.assign(call_id, body["unit_id"], by=principal(request).by, reason=body.get("reason"))
-    return json_response(call_json(service.state, service.state.calls[call_id]))
+    return json_response(service.call_view(service.state.calls[call_id]))
 
 
 @api.route("POST", "/api/calls/{call_id}/cancel", summary="Cancel a call (reason required)", roles=DISPATCH,
@@ -213,7 +215,7 @@ async def cancel(request: web.Request, body: dict[str, Any]) -> web.Response:
     service = request.app[SERVICE]
     call_id = request.match_info["call_id"]
     await service.cancel(call_id, body["reason"], by=principal(request).by)
-    return json_response(call_json(service.state, service.state.calls[call_id]))
+    return json_response(service.call_view(service.state.calls[call_id]))
 
 
 @api.route("POST", "/api/calls/{call_id}/close", summary="Close a finished call", roles=DISPATCH,
@@ -222,7 +224,7 @@ async def close(request: web.Request, body: dict[str, Any]) -> web.Response:
     service = request.app[SERVICE]
     call_id = request.match_info["call_id"]
     await service.close_call(call_id, by=principal(request).by, reason=body.get("reason"))
-    return json_response(call_json(service.state, service.state.calls[call_id]))
+    return json_response(service.call_view(service.state.calls[call_id]))
 
 
 @api.route("GET", "/api/units", summary="List units with status, position and device id", roles=ANYONE)
@@ -400,6 +402,8 @@ def _service_ctx(config: dict[str, Any]) -> Any:
             from dispatch.bootstrap import build_runtime
             runtime.update(await build_runtime(config))
         service: DispatchService = runtime["service"]
+        for side in runtime.get("side_folds", ()):
+            service.add_fold(side)
         app[SERVICE] = service
         await service.start()
         try:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from dispatch import events as ev
 from dispatch.codec import event_from_dict, event_to_dict, to_dict
@@ -34,6 +34,26 @@ SYSTEM = "system"
 CAPABILITY_BY_KIND = {"centre": Capability.ALS, "substation": Capability.ALS, "point": Capability.BLS}
 
 Listener = Callable[[int, dict[str, Any]], None]
+
+
+class SideFold(Protocol):
+    """Events of another domain kept in the same log (e.g. the centers' milestones).
+
+    ``types`` are the event ``type`` values it owns. ``check(event)`` refuses an event that does
+    not fit (an `EmsError` subclass) before anything is written; ``apply(seq, event)`` folds it
+    in, on submit, replay and catch-up; ``rows(events)`` are the current-state rows written with
+    them; ``call_extras(call_id)`` adds fields to a call's view (e.g. its destination).
+    """
+
+    types: frozenset[str]
+
+    def check(self, event: dict[str, Any]) -> None: ...
+
+    def apply(self, seq: int, event: dict[str, Any]) -> None: ...
+
+    def rows(self, events: list[dict[str, Any]]) -> list[StateRow]: ...
+
+    def call_extras(self, call_id: str) -> dict[str, Any]: ...
 #: Events to submit, or a function building them from the state current under the write lock.
 EventsOrBuilder = list[ev.BaseEvent] | Callable[[], list[ev.BaseEvent]]
 
@@ -92,6 +112,22 @@ class DispatchService:
         self.unit_extras: Callable[[str], dict[str, Any]] | None = None
         # True while listeners are told of an event another instance wrote (not to announce it again)
         self.folding_remote = False
+        # The log's position: dispatch events and side folds' events share one sequence.
+        self.last_seq = 0
+        self.side_folds: dict[str, SideFold] = {}
+        self._seq_call: dict[int, str] = {}
+
+    def add_fold(self, side: SideFold) -> None:
+        """Keep another domain's events in this log (before `start`, so they are replayed too)."""
+        for t in side.types:
+            self.side_folds[t] = side
+
+    def call_view(self, call: Call) -> dict[str, Any]:
+        """Return a call as the API and the consoles show it (with the side folds' fields)."""
+        out = call_json(self.state, call)
+        for side in dict.fromkeys(self.side_folds.values()):
+            out.update(side.call_extras(call.id))
+        return out
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -100,8 +136,13 @@ class DispatchService:
         await self.store.open()
         logged = []
         async for item in self.store.iter_events():
-            logged.append((item.seq, event_from_dict(item.event)))
+            side = self.side_folds.get(item.event.get("type"))
+            if side is not None:
+                side.apply(item.seq, item.event)
+            else:
+                logged.append((item.seq, event_from_dict(item.event)))
             self._index(item.seq, item.event)
+            self.last_seq = item.seq
         self.state = fold(logged)
         for unit_id, row in (await self.store.latest_positions()).items():
             self.positions[unit_id] = ((row.lon, row.lat), row.at)
@@ -112,7 +153,7 @@ class DispatchService:
                                                  station_location=s.station_location, capability=s.capability,
                                                  device_id=s.device_id) for s in new])
         log.info("dispatch state rebuilt from %d events: %d calls, %d units",
-                 self.state.seq, len(self.state.calls), len(self.state.units))
+                 self.last_seq, len(self.state.calls), len(self.state.units))
 
     async def close(self) -> None:
         await self.store.close()
@@ -146,16 +187,33 @@ class DispatchService:
             if callable(events):
                 events = events()
             state = self.state
-            for event in events:
-                state = apply(state, event)
-            dicts = [event_to_dict(e) for e in events]
-            seqs = await self.store.append(dicts, state=self._state_rows(self.state, state, events), key=key)
-            if seqs and seqs[0] <= self.state.seq:
+            dicts, sides, dispatch_events = [], [], []
+            for i, event in enumerate(events, 1):
+                if isinstance(event, dict):
+                    side = self.side_folds.get(event.get("type"))
+                    if side is None:
+                        raise RuntimeError(f"no fold owns events of type {event.get('type')!r}")
+                    side.check(event)
+                    dicts.append(event)
+                    sides.append(side)
+                else:
+                    state = apply(state, event, seq=self.last_seq + i)
+                    dispatch_events.append(event)
+                    dicts.append(event_to_dict(event))
+                    sides.append(None)
+            rows = self._state_rows(self.state, state, dispatch_events)
+            for side in dict.fromkeys(s for s in sides if s is not None):
+                rows += side.rows([d for d, s in zip(dicts, sides) if s is side])
+            seqs = await self.store.append(dicts, state=rows, key=key)
+            if seqs and seqs[0] <= self.last_seq:
                 return seqs  # a retried request whose events were written before: nothing new
-            if seqs != list(range(self.state.seq + 1, self.state.seq + 1 + len(events))):
-                raise RuntimeError(f"store numbered events {seqs}, expected to follow {self.state.seq}")
+            if seqs != list(range(self.last_seq + 1, self.last_seq + 1 + len(dicts))):
+                raise RuntimeError(f"store numbered events {seqs}, expected to follow {self.last_seq}")
             self.state = state
-            for seq, d in zip(seqs, dicts):
+            self.last_seq = seqs[-1]
+            for seq, d, side in zip(seqs, dicts, sides):
+                if side is not None:
+                    side.apply(seq, d)
                 self._index(seq, d)
                 for listener in list(self._listeners):
                     listener(seq, d)
@@ -168,7 +226,7 @@ class DispatchService:
 
     async def _catch_up_locked(self) -> int:
         folded = 0
-        async for item in self.store.iter_events(self.state.seq):
+        async for item in self.store.iter_events(self.last_seq):
             self._fold_one(item.seq, item.event)
             folded += 1
         return folded
@@ -179,17 +237,22 @@ class DispatchService:
         Returns the number of events folded (0 when ``seq`` was already folded).
         """
         async with self._lock:
-            if seq <= self.state.seq:
+            if seq <= self.last_seq:
                 return 0
-            if seq == self.state.seq + 1:
+            if seq == self.last_seq + 1:
                 self._fold_one(seq, event)
                 return 1
             return await self._catch_up_locked()
 
     def _fold_one(self, seq: int, event: dict[str, Any]) -> None:
-        if seq != self.state.seq + 1:
-            raise RuntimeError(f"event seq {seq} does not follow the state's seq {self.state.seq}")
-        self.state = apply(self.state, event_from_dict(event), seq=seq)
+        if seq != self.last_seq + 1:
+            raise RuntimeError(f"event seq {seq} does not follow the log's seq {self.last_seq}")
+        side = self.side_folds.get(event.get("type"))
+        if side is not None:
+            side.apply(seq, event)
+        else:
+            self.state = apply(self.state, event_from_dict(event), seq=seq)
+        self.last_seq = seq
         self._index(seq, event)
         self.folding_remote = True
         try:
@@ -202,6 +265,7 @@ class DispatchService:
         call_id = event.get("call_id")
         if call_id:
             self.history[call_id].append((seq, event))
+            self._seq_call[seq] = call_id
 
     @staticmethod
     def _state_rows(before: State, after: State, events: list[ev.BaseEvent]) -> list[StateRow]:
@@ -249,15 +313,15 @@ class DispatchService:
                 place_name=place_name)]
 
         seqs = await self.submit(build, key=key)
-        call = self._call_at_seq(seqs[0]) if seqs[0] != self.state.seq else self.state.calls[built[-1]]
+        call = self._call_at_seq(seqs[0])
         return call, await self.recommendations(call.id)
 
     def _call_at_seq(self, seq: int) -> Call:
-        for history in self.history.values():
-            for s, d in history:
-                if s == seq:
-                    return self.state.calls[d["call_id"]]
-        raise ApiError(409, "conflict", f"idempotency key: the earlier request's call (seq {seq}) is not known")
+        """The call an event (a new call, or an earlier request retried with its key) is about."""
+        call_id = self._seq_call.get(seq)
+        if call_id is None or call_id not in self.state.calls:
+            raise ApiError(409, "conflict", f"idempotency key: the earlier request's call (seq {seq}) is not known")
+        return self.state.calls[call_id]
 
     async def recommendations(self, call_id: str) -> Ranking:
         """Rank the available units for a call by road ETA plus turnout (ONE bounded search)."""

@@ -15,11 +15,16 @@ OUTSIDE = {"lon": 113.5, "lat": 29.5}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def client(request, aiohttp_client, tmp_path):
-    """The service on SQLite and on the machine's PostgreSQL: every test runs against both stores."""
+def db_url(request):
+    """Every test runs against both stores: SQLite, and the machine's PostgreSQL."""
+    return request.getfixturevalue("pg_url") if request.param == "postgresql" else ""
+
+
+@pytest.fixture
+async def client(db_url, aiohttp_client, tmp_path):
+    # db_url comes first, so its schema is dropped only after the app has closed its connections
     warnings.simplefilter("ignore")  # the tiny county's spur is dropped with a warning
-    db = request.getfixturevalue("pg_url") if request.param == "postgresql" else ""
-    return await aiohttp_client(create_app(make_config(tmp_path, db=db)))
+    return await aiohttp_client(create_app(make_config(tmp_path, db=db_url)))
 
 
 async def post_call(client, **body):
@@ -88,8 +93,12 @@ async def test_assign_override_needs_a_reason_and_is_recorded(client):
     assert a["unit_id"] == other and a["recommended_unit_id"] == recs[0]["unit_id"]
     assert a["override_reason"] == "家属要求"
     history = await (await client.get(f"/api/calls/{call_id}", headers=auth("dispatcher"))).json()
-    assert [e["type"] for e in history["history"]] == ["CallReceived", "UnitAssigned"]
-    assert history["history"][1]["by"] == "dispatcher:alice"
+    dispatch_events = [e for e in history["history"] if e["type"] != "MilestoneRecorded"]
+    assert [e["type"] for e in dispatch_events] == ["CallReceived", "UnitAssigned"]
+    assert dispatch_events[1]["by"] == "dispatcher:alice"
+    # a chest pain call's history also carries the milestones its events stamped
+    assert {e["milestone"]["kind"] for e in history["history"] if e["type"] == "MilestoneRecorded"} \
+        <= {"call_120", "dispatch_order"}
 
 
 async def test_crew_changes_only_its_own_unit(client):

@@ -23,6 +23,8 @@ import orjson
 import pytest
 
 from dispatch.codec import event_from_dict, to_dict
+from dispatch.events import EVENT_TYPES
+from dispatch.patients import PatientsFold
 from dispatch.service import call_row
 from dispatch.state import fold
 from dispatch.store import open_store
@@ -178,8 +180,14 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path: Path) -
     assert len(acked) > 50, "the test should have made many acknowledged writes"
     assert {k for k, _, _ in acked} >= {"CallReceived", "UnitAssigned", "AssignmentAccepted", "on_scene"}
 
-    state = fold((seq, event_from_dict(e)) for seq, e in events)
-    calls_rows, unit_rows = state_rows
+    state = fold((seq, event_from_dict(e)) for seq, e in events if e["type"] in EVENT_TYPES)
+    patients = PatientsFold()
+    for seq, e in events:
+        if e["type"] in patients.types:
+            patients.apply(seq, e)
+    calls_rows, unit_rows, patient_rows = state_rows
+    assert patient_rows, "chest pain and stroke calls should have stamped milestones"
+    assert_same_rows(patient_rows, {cid: orjson.loads(orjson.dumps(p.view())) for cid, p in patients.patients.items()})
     assert_same_rows(calls_rows, {c.id: orjson.loads(orjson.dumps(call_row(state, c))) for c in state.calls.values()})
     assert_same_rows(unit_rows, {u.id: orjson.loads(orjson.dumps(to_dict(u))) for u in state.units.values()})
     assert health is not None and health[1]["seq"] == state.seq
@@ -191,7 +199,8 @@ async def read_log(config: dict) -> tuple[list, tuple[dict, dict]]:
     store = open_store(None, Path(config["service"]["data_dir"]))
     async with store:
         events = [(e.seq, e.event) for e in await store.read_events()]
-        return events, (await store.load_state("call"), await store.load_state("unit"))
+        return events, (await store.load_state("call"), await store.load_state("unit"),
+                        await store.load_state("patient"))
 
 
 def assert_same_rows(stored: dict, replayed: dict) -> None:
