@@ -1,16 +1,20 @@
 """Hospitals, stations and the two station layouts of Ningxiang.
 
 The 1+5+N layout follows the published network (published_figures.toml): the 120 centre at the
-People's Hospital, five substations of 3 ambulances and 6 staff (流沙河 among them), and an
-emergency point with 2 staff at every other township health centre. The four substations the
-sources do not name are chosen by an exact p-median on emergency-profile road travel time.
+People's Hospital, five substations of 3 ambulances and 6 staff "by township block" (按乡镇板块,
+流沙河 among them), and an emergency point with 2 staff at every other township health centre.
+The seed does not say where the other four substations are: `choose_substations` takes one per
+block (`SUBSTATION_BLOCKS`) among the layouts whose demand-weighted travel time is within
+`PMEDIAN_SLACK` of the best (p-median), the one that best matches the published arrivals.
+docs/ningxiang.md explains the blocks and the choice.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -91,15 +95,28 @@ SUBSTATION_AMBULANCES = 3
 SUBSTATION_STAFF = 6
 POINT_STAFF = 2
 AMBULANCES_TOTAL = 32
-# Ambulances left after the substations (32 - 15 = 17): the centre keeps CENTRE_AMBULANCES for
-# the county town (about a third of the demand) and the rest go one each to the township points
-# chosen by greedy p-median; the other points are staffed first-aid points without a vehicle.
-CENTRE_AMBULANCES = 5
-# Arrival targets (published: 城区10分钟, 乡村30分钟) and the weight of time beyond them when the
-# points that hold an ambulance are chosen.
-URBAN_TARGET_S = 600.0
-RURAL_TARGET_S = 1800.0
-LATENESS_WEIGHT = 10.0
+# The seed gives the points 2 staff each and says nothing of vehicles there: they hold none, and
+# the ambulances left after the substations (32 - 15 = 17) stay at the centre, which also serves
+# the county town (about half of the demand) and the townships around it.
+CENTRE_AMBULANCES = AMBULANCES_TOTAL - SUBSTATIONS * SUBSTATION_AMBULANCES
+POINT_AMBULANCES = 0
+# 按乡镇板块，建设5个急救分站: one substation per township block. The seed names no block; these are
+# the five parts of the county whose arrivals it reports (最西北, 最西, 最南, 最东南, 中部), by
+# township seat position. The county town's four sub-districts and the townships around it
+# (金洲, 夏铎铺, 双江口, 菁华铺, 回龙铺, 坝塘) are the centre's own area.
+SUBSTATION_BLOCKS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "northwest": ("沩山乡", "黄材镇"),
+        "west": ("流沙河镇", "龙田镇", "巷子口镇", "沙田乡", "青山桥镇"),
+        "south": ("灰汤镇", "老粮仓镇", "东湖塘镇"),
+        "southeast": ("道林镇", "花明楼镇", "大屯营镇"),
+        "central": ("双凫铺镇", "资福镇", "喻家坳乡", "大成桥镇", "横市镇", "煤炭坝镇"),
+    }
+)
+# Layouts whose demand-weighted mean travel time is within this share of the best one are taken
+# as equally good: the demand weights are proxies by urban-rural class (docs/ningxiang.md), far
+# less certain than 5 %, so the p-median cannot tell them apart.
+PMEDIAN_SLACK = 0.05
 CENTRE_STAFF = 10  # 10 + 5 x 6 + 20 x 2 = 80, the published staff count (医护人员80余名)
 
 
@@ -177,70 +194,71 @@ def station_id(town: str) -> str:
     return pinyin(bare_town_name(town))
 
 
+@dataclass(frozen=True, slots=True)
+class SubstationChoice:
+    """The substations chosen, one per block, and what the choice weighed."""
+
+    substations: tuple[str, ...]  # in block order
+    mean_time_s: float  # demand-weighted mean time to the nearest station, this layout
+    best_mean_time_s: float  # the same for the best one-per-block layout (p-median)
+    misfit: float  # the misfit of this layout (smaller is better)
+    near_optimal: int  # layouts within the slack of the best mean time
+
+
 def choose_substations(
-    candidates: Sequence[str], fixed_time_s: np.ndarray, cand_time_s: Mapping[str, np.ndarray],
-    weights: np.ndarray, k: int,
-) -> tuple[tuple[str, ...], float]:  # fmt: skip
-    """Choose k candidates minimising the demand-weighted time to the nearest station (exact).
+    blocks: Mapping[str, Sequence[str]], fixed: Collection[str], base_time_s: np.ndarray,
+    cand_time_s: Mapping[str, np.ndarray], weights: np.ndarray, *, slack: float,
+    misfit: Callable[[np.ndarray], float],
+) -> SubstationChoice:  # fmt: skip
+    """Choose one candidate per block: near-optimal for demand, then the best fit (exhaustive).
+
+    Every layout with one candidate per block is tried (a block holding a `fixed` candidate
+    keeps it). Those whose demand-weighted mean time from the nearest station is within `slack`
+    of the best (the p-median over one-per-block layouts) are kept; among them the smallest
+    ``misfit(nearest_time_s)`` wins, then the smaller mean time, then the first in block order.
 
     Parameters
     ----------
-    candidates
-        Candidate names, in a fixed order.
-    fixed_time_s
-        Time (s) from the nearest fixed station to each demand point.
+    blocks
+        Block name -> candidate names (disjoint).
+    fixed
+        Candidates that are substations whatever the choice (at most one per block).
+    base_time_s
+        Time (s) from the nearest station outside the blocks (the centre) to each demand point.
     cand_time_s
         Time (s) from each candidate to each demand point.
     weights
         Demand weight of each point.
-    k
-        How many to choose.
+    slack
+        Relative slack on the mean time (0.05: within 5 % of the best).
+    misfit
+        Nearest-station times (s) per point -> how far the layout is from the observations.
 
-    Returns
-    -------
-    tuple
-        The chosen candidates (in candidate order) and the weighted mean time (s).
+    Raises
+    ------
+    BuildError
+        A block is empty, blocks overlap, or a block holds two fixed candidates.
     """
-    if k > len(candidates):
-        raise BuildError(f"p-median: k = {k} exceeds the {len(candidates)} candidates")
-    T = np.stack([np.minimum(cand_time_s[c], fixed_time_s) for c in candidates])
-    combos = np.array(list(itertools.combinations(range(len(candidates)), k)), dtype=int)
-    best_cost, best = np.inf, None
-    for start in range(0, len(combos), 512):
-        chunk = combos[start : start + 512]
-        m = T[chunk[:, 0]]
-        for j in range(1, k):
-            m = np.minimum(m, T[chunk[:, j]])
-        cost = m @ weights
-        i = int(np.argmin(cost))
-        if cost[i] < best_cost - 1e-9:
-            best_cost, best = float(cost[i]), chunk[i]
-    assert best is not None
-    return tuple(candidates[i] for i in best), best_cost / float(weights.sum())
-
-
-def greedy_points(
-    candidates: Sequence[str], base_time_s: np.ndarray, cand_time_s: Mapping[str, np.ndarray],
-    weights: np.ndarray, k: int, target_s: np.ndarray,
-) -> tuple[str, ...]:  # fmt: skip
-    """Choose k candidates one at a time, each cutting the cost the most (ties: candidate order).
-
-    The cost is the demand-weighted travel time plus LATENESS_WEIGHT times the weighted time
-    beyond each place's arrival target (10 min urban, 30 min rural), so the remote townships
-    that miss the target get a vehicle before the well-served ones.
-    """
-
-    def cost(t: np.ndarray) -> float:
-        return float(t @ weights + LATENESS_WEIGHT * (np.maximum(t - target_s, 0.0) @ weights))
-
-    current = base_time_s.copy()
-    chosen: list[str] = []
-    for _ in range(k):
-        costs = [
-            (cost(np.minimum(current, cand_time_s[c])), i)
-            for i, c in enumerate(candidates) if c not in chosen
-        ]  # fmt: skip
-        _, i = min(costs)
-        chosen.append(candidates[i])
-        current = np.minimum(current, cand_time_s[candidates[i]])
-    return tuple(c for c in candidates if c in chosen)
+    seen: set[str] = set()
+    choices = []
+    for name, members in blocks.items():
+        if not members:
+            raise BuildError(f"substation block {name!r}: no candidate")
+        if seen & set(members):
+            raise BuildError(f"substation block {name!r}: {sorted(seen & set(members))} already in another block")
+        seen |= set(members)
+        pinned = [c for c in members if c in fixed]
+        if len(pinned) > 1:
+            raise BuildError(f"substation block {name!r}: fixed {pinned}, expected at most one")
+        choices.append(pinned or list(members))
+    w_total = float(weights.sum())
+    scored = []
+    for layout in itertools.product(*choices):
+        t = base_time_s
+        for c in layout:
+            t = np.minimum(t, cand_time_s[c])
+        scored.append((float(t @ weights) / w_total, layout, t))
+    best = min(m for m, _, _ in scored)
+    near = [(misfit(t), m, i, layout) for i, (m, layout, t) in enumerate(scored) if m <= best * (1.0 + slack)]
+    fit, mean, _, layout = min(near)
+    return SubstationChoice(tuple(layout), mean, best, float(fit), len(near))

@@ -11,11 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given
+from hypothesis import strategies as st_h
 from shapely.geometry import shape
 
 from geodata.build_ningxiang import DEFAULT_OUT, OUTPUT_FILES, build, read_published_figures
 from geodata.ningxiang_build.settlements import bare_town_name, pinyin, village_name
-from geodata.ningxiang_build.stations import choose_substations, greedy_points
+from geodata.ningxiang_build import stations as st
+from geodata.ningxiang_build.common import BuildError
+from geodata.ningxiang_build.stations import choose_substations
 
 COUNTY = DEFAULT_OUT
 
@@ -144,20 +148,78 @@ def test_names_and_pinyin() -> None:
     assert village_name("文中社区居委会") == "文中社区"
 
 
-def test_p_median_finds_the_best_pair_exactly() -> None:
-    # Three demand points, each served well only by its own candidate; the heavy ones win.
-    cand = {"a": np.array([0.0, 9.0, 9.0]), "b": np.array([9.0, 0.0, 9.0]), "c": np.array([9.0, 9.0, 0.0])}
-    fixed = np.full(3, 10.0)
-    chosen, mean = choose_substations(["a", "b", "c"], fixed, cand, np.array([1.0, 5.0, 3.0]), 2)
-    assert chosen == ("b", "c")
-    assert mean == pytest.approx(9.0 / 9.0)
+def test_one_five_n_has_one_substation_per_block_and_no_ambulance_at_the_points() -> None:
+    stations = {s["id"]: s for s in _toml("facilities.toml")["station"]}
+    layout = {s["id"]: s for s in _toml("layouts/1+5+N.toml")["station"]}
+    subs = {i for i in layout if stations[i]["kind"] == "substation"}
+    for block, towns in st.SUBSTATION_BLOCKS.items():
+        assert len(subs & {st.station_id(t) for t in towns}) == 1, block
+    assert layout["renmin"]["ambulances"] == st.AMBULANCES_TOTAL - st.SUBSTATIONS * st.SUBSTATION_AMBULANCES
+    assert all(layout[i]["ambulances"] == 0 for i in layout if stations[i]["kind"] == "point")
 
 
-def test_greedy_points_serve_late_places_first() -> None:
-    cand = {"near": np.array([100.0, 5000.0]), "far": np.array([5000.0, 1000.0])}
-    base = np.array([700.0, 3000.0])
-    chosen = greedy_points(["near", "far"], base, cand, np.array([0.5, 0.5]), 1, np.array([600.0, 1800.0]))
-    assert chosen == ("far",)
+def test_substation_blocks_are_disjoint_rural_seats_and_hold_liushahe() -> None:
+    from geodata.ningxiang_build.raw import read_raw
+
+    seats = {t.name for t in st.rural_seats(read_raw())}
+    members = [t for towns in st.SUBSTATION_BLOCKS.values() for t in towns]
+    assert len(members) == len(set(members))
+    assert set(members) <= seats
+    assert st.NAMED_SUBSTATION_TOWN in members
+    assert len(st.SUBSTATION_BLOCKS) == st.SUBSTATIONS
+
+
+# Three demand points; candidates a, b (block 1) and c, d (block 2); the base station is far.
+_CAND = {
+    "a": np.array([0.0, 9.0, 9.0]), "b": np.array([9.0, 0.0, 9.0]),
+    "c": np.array([9.0, 9.0, 0.0]), "d": np.array([9.0, 9.0, 1.0]),
+}  # fmt: skip
+_BASE = np.full(3, 20.0)
+_W = np.array([1.0, 5.0, 3.0])
+
+
+def test_choose_substations_is_the_p_median_when_the_misfit_is_flat() -> None:
+    choice = choose_substations({"1": ["a", "b"], "2": ["c", "d"]}, set(), _BASE, _CAND, _W,
+                                slack=0.0, misfit=lambda t: 0.0)  # fmt: skip
+    assert choice.substations == ("b", "c")
+    assert choice.mean_time_s == pytest.approx(9.0 / 9.0)
+    assert choice.best_mean_time_s == choice.mean_time_s
+
+
+def test_choose_substations_takes_the_best_fit_within_the_slack_only() -> None:
+    # The misfit prefers d to c (b, d costs 12/9 against 9/9 for b, c: 33 % more).
+    prefer_d = lambda t: float(abs(t[2] - 1.0))  # noqa: E731
+    blocks = {"1": ["a", "b"], "2": ["c", "d"]}
+    tight = choose_substations(blocks, set(), _BASE, _CAND, _W, slack=0.10, misfit=prefer_d)
+    loose = choose_substations(blocks, set(), _BASE, _CAND, _W, slack=0.50, misfit=prefer_d)
+    assert tight.substations == ("b", "c")
+    assert loose.substations == ("b", "d")
+    assert loose.mean_time_s == pytest.approx(12.0 / 9.0)
+    assert loose.best_mean_time_s == pytest.approx(1.0)
+
+
+def test_choose_substations_keeps_a_fixed_candidate_in_its_block() -> None:
+    choice = choose_substations({"1": ["a", "b"], "2": ["c", "d"]}, {"a"}, _BASE, _CAND, _W,
+                                slack=0.0, misfit=lambda t: 0.0)  # fmt: skip
+    assert choice.substations == ("a", "c")
+
+
+@pytest.mark.parametrize(
+    ("blocks", "fixed"),
+    [({"1": ["a"], "2": ["a", "c"]}, set()), ({"1": []}, set()), ({"1": ["a", "b"]}, {"a", "b"})],
+)
+def test_choose_substations_rejects_bad_blocks(blocks, fixed) -> None:
+    with pytest.raises(BuildError):
+        choose_substations(blocks, fixed, _BASE, _CAND, _W, slack=0.05, misfit=lambda t: 0.0)
+
+
+@given(st_h.lists(st_h.floats(0.0, 3600.0), min_size=4, max_size=4), st_h.floats(0.0, 1.0))
+def test_the_chosen_layout_is_within_the_slack_of_the_best(times, slack) -> None:
+    cand = {k: v + np.array(times[:3]) for k, v in _CAND.items()}
+    choice = choose_substations({"1": ["a", "b"], "2": ["c", "d"]}, set(), _BASE, cand, _W,
+                                slack=slack, misfit=lambda t: float(t.max()))  # fmt: skip
+    assert choice.mean_time_s <= choice.best_mean_time_s * (1.0 + slack) + 1e-9
+    assert 1 <= choice.near_optimal <= 4
 
 
 # --- slow: the road network through osmnx, and determinism --------------------------------------
