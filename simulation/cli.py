@@ -2,6 +2,8 @@
 
     ems simulate --layout 1+5+N --days 365 --replications 20 --seed 1 --out DIR
     ems simulate compare centralized 1+5+N --days 365 --replications 20 --seed 1 --out DIR
+    ems plan optimize --layout-base 1+5+N --candidates townships --fixed 宁乡市人民医院 \
+        --substations 5 --ambulances 32 --objective mclp --target-min 10,30 --out DIR
 
 A layout is a name of the county's ``layouts/`` or the path of a layout TOML file. DIR receives
 ``summary.json``, ``calls.csv`` (unless ``--no-calls``) and ``report.html``.
@@ -33,6 +35,8 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
     parser.add_argument("--no-calls", action="store_true", default=default(False), help="do not write the per-call CSV")
     parser.add_argument("--no-report", action="store_true", default=default(False), help="do not write the HTML report")
     parser.add_argument("--quiet", action="store_true", default=default(False), help="no progress bar")
+    parser.add_argument("--move-up", action="store_true", default=default(False),
+                        help="re-post idle units to emptied stations (dispatch.moveup; [simulation] move_up)")
 
 
 def register(subparsers: Any) -> None:
@@ -51,6 +55,61 @@ def register(subparsers: Any) -> None:
     compare.add_argument("layouts", nargs="+", metavar="LAYOUT", help="layout names or TOML files")
     _common(compare, suppress=True)
     compare.set_defaults(func=_simulate)
+    _register_plan(subparsers)
+
+
+def _register_plan(subparsers: Any) -> None:
+    plan = subparsers.add_parser(
+        "plan",
+        help="the planner's optimiser: where the next substations go (see docs/planning.md)",
+        description="Location models on road travel times, checked by simulation.",
+    )
+    sub = plan.add_subparsers(dest="plan_command", metavar="optimize")
+    opt = sub.add_parser(
+        "optimize",
+        help="choose substations and ambulances (MCLP, p-median, backup), simulate the best against the base",
+        description=(
+            "Build the demand x candidate travel-time matrix on the routing engine, solve the model exactly "
+            "(HiGHS), allocate ambulances (MEXCLP), write each solution as a layout TOML, simulate the best "
+            "--solutions and the base layout with common random numbers, and report both rankings."
+        ),
+    )
+    opt.add_argument("--layout-base", default="1+5+N", help="current layout: name or TOML file (default 1+5+N)")
+    opt.add_argument("--candidates", default="townships", help="'townships' or a CSV file id,name,lon,lat")
+    opt.add_argument("--fixed", action="append", default=None, metavar="STATION",
+                     help="station always open (id, name, or its hospital's name); repeat or comma-separate "
+                          "(default: the base layout's centre)")
+    opt.add_argument("--substations", type=int, default=5, help="substations to choose (default 5)")
+    opt.add_argument("--ambulances", type=int, default=None, help="ambulances in all (default: the base layout's)")
+    opt.add_argument("--objective", choices=["mclp", "pmedian", "backup"], default="mclp", help="the model (default mclp)")
+    opt.add_argument("--target-min", default="10,30", help="urban,rural arrival targets in minutes (default 10,30)")
+    opt.add_argument("--solutions", type=int, default=3, help="best distinct solutions to simulate (default 3)")
+    opt.add_argument("--min-per-site", type=int, default=1, help="ambulances each open fixed or chosen site gets at least")
+    opt.add_argument("--busy-fraction", type=float, default=None,
+                     help="MEXCLP's probability that a unit is busy (default: estimated from the demand)")
+    opt.add_argument("--rank-by", default="within_target.all",
+                     help="simulated metric to rank by (default within_target.all; e.g. response_min.mean)")
+    opt.add_argument("--days", type=float, default=90.0, help="days per replication (default 90)")
+    opt.add_argument("--replications", type=int, default=5, help="replications (default 5)")
+    opt.add_argument("--seed", type=int, default=1, help="seed of the random streams (default 1)")
+    opt.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    opt.add_argument("--move-up", action="store_true", help="simulate with the move-up rule (dispatch.moveup)")
+    opt.add_argument("--no-simulate", action="store_true", help="solve and write the layouts only")
+    opt.add_argument("--county", default=None, help="county name or directory (default: config [county] name)")
+    opt.add_argument("--out", metavar="DIR", default="plan-out", help="output directory")
+    opt.add_argument("--quiet", action="store_true", help="no progress bars")
+    opt.set_defaults(func=_plan_optimize)
+    plan.set_defaults(func=lambda args: (plan.print_help(), 2)[1])
+
+
+def with_move_up(config: dict[str, Any], move_up: bool) -> dict[str, Any]:
+    """Return ``config`` with ``[simulation] move_up`` switched on when ``move_up`` (a table given stays)."""
+    if not move_up:
+        return config
+    section = dict(config.get("simulation") or {})
+    if not isinstance(section.get("move_up"), dict):
+        section["move_up"] = True
+    return {**config, "simulation": section}
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -63,7 +122,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from simulation.scenario import build_scenarios, resolve_layout
     from simulation.stats import summarise, write_calls_csv
 
-    config = load_config(getattr(args, "config", None))
+    config = with_move_up(load_config(getattr(args, "config", None)), args.move_up)
     regions_from_config(config)  # checked early
     names = args.layouts or [args.layout]
     if len(set(names)) != len(names):
@@ -118,4 +177,136 @@ def _simulate(args: argparse.Namespace) -> int:
         p90 = metrics.get("response_min.p90", {}).get("mean")
         if mean is not None:
             print(f"  {name}: response mean {mean:.1f} min, p90 {p90:.1f} min")
+    return 0
+
+
+def _plan_optimize(args: argparse.Namespace) -> int:
+    from ems.config import load_config
+    from geodata.county import load_county
+    from routing.engine import Router
+    from routing.network import load_network
+    from simulation import plan as P
+    from simulation.config import SimulationConfig
+    from simulation.plan_report import compare_plans, write_plan_json, write_plan_report
+    from simulation.runner import run_scenarios
+    from simulation.scenario import build_scenarios, resolve_layout
+    from simulation.stats import summarise
+
+    config = with_move_up(load_config(getattr(args, "config", None)), args.move_up)
+    objective = P.Objective(args.objective)
+    urban_s, rural_s = P.parse_targets(args.target_min)
+    county = load_county(args.county or (config.get("county") or {}).get("name", "ningxiang"))
+    base = resolve_layout(county, args.layout_base)
+    fixed = [f.strip() for item in (args.fixed or []) for f in item.split(",") if f.strip()]
+    if not fixed:
+        fixed = [ls.station.id for ls in base.stations if getattr(ls.station.kind, "value", ls.station.kind) == "centre"]
+    progress = not args.quiet
+    out = Path(args.out)
+    (out / "layouts").mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    router = Router(load_network(county, progress=progress), profile="emergency", config=config)
+    candidates = P.candidate_sites(county, args.candidates)
+    problem = P.build_problem(
+        county, router, base, candidates, fixed, ambulances=args.ambulances, targets_s=(urban_s, rural_s),
+        progress=progress,
+    )  # fmt: skip
+    built = time.perf_counter()
+    solutions = P.best_solutions(
+        problem, objective, args.substations, args.solutions, min_per_site=args.min_per_site, progress=progress
+    )
+    sim_config = SimulationConfig.from_config(config)
+    planned, layouts, model = [], [], {}
+    for sol in solutions:
+        q = args.busy_fraction if args.busy_fraction is not None else P.busy_fraction_estimate(problem, sim_config, sol.chosen)
+        alloc = P.allocate(problem, sol.chosen, q, min_per_site=args.min_per_site)
+        name = f"{objective.value}-{sol.rank}"
+        chosen_ids = [problem.sites[j].id for j in sol.chosen]
+        layout = P.PlannedLayout(
+            name,
+            f"{objective.value} solution {sol.rank} ({args.substations} substations: {', '.join(chosen_ids)}) "
+            f"on base layout {base.name}; objective {sol.value:.6g}; ambulances by MEXCLP (q = {q:.3f}).",
+            problem, alloc.ambulances, sol.chosen,
+        )  # fmt: skip
+        path = out / "layouts" / f"{name}.toml"
+        path.write_text(P.layout_toml(layout, base), encoding="utf-8")
+        layouts.append(county.load_layout_file(path))
+        counts = P.counts_of(problem, alloc.ambulances)
+        figures = P.layout_figures(problem, counts)
+        model[name] = {
+            "model_rank": sol.rank,
+            "model_value": sol.value,
+            "model_coverage": figures.coverage,
+            "model_mean_travel_min": figures.mean_travel_s / 60.0,
+            "model_backup_coverage": figures.backup,
+            "model_expected_coverage": alloc.expected_coverage,
+            "busy_fraction": q,
+        }
+        planned.append({
+            "layout": name, "file": str(path), "rank": sol.rank, "objective_value": sol.value,
+            "substations": chosen_ids, **{k: v for k, v in model[name].items() if k != "model_rank"},
+            "stations": [{"id": problem.sites[j].id, "ambulances": n} for j, n in sorted(alloc.ambulances.items())],
+        })  # fmt: skip
+    solved = time.perf_counter()
+    current = P.layout_counts(problem, base)
+    if current is not None and base.name not in model:
+        chosen, counts = current
+        figures = P.layout_figures(problem, counts)
+        q = args.busy_fraction if args.busy_fraction is not None else P.busy_fraction_estimate(problem, sim_config, chosen)
+        model[base.name] = {
+            "model_rank": None,
+            "model_value": P.site_value(problem, objective, chosen, counts),
+            "model_coverage": figures.coverage,
+            "model_mean_travel_min": figures.mean_travel_s / 60.0,
+            "model_backup_coverage": figures.backup,
+            "model_expected_coverage": P.expected_coverage(problem, counts, q),
+            "busy_fraction": q,
+        }
+    plan_doc: dict[str, Any] = {
+        "problem": {
+            "county": county.name, "base_layout": base.name, "objective": objective.value,
+            "substations": args.substations, "ambulances": problem.ambulances, "fixed": fixed,
+            "candidates": [problem.sites[j].id for j in problem.candidates], "sites": len(problem.sites),
+            "points": int(problem.weight.size), "target_min": [urban_s / 60.0, rural_s / 60.0],
+            "busy_fraction": round(model[planned[0]["layout"]]["busy_fraction"], 4) if planned else None,
+        },
+        "solutions": planned,
+        "base": model.get(base.name),
+        "run": {"matrix_s": round(built - started, 1), "solve_s": round(solved - built, 1)},
+    }  # fmt: skip
+    for p in planned:
+        print(f"{p['layout']}: {', '.join(p['substations'])}  objective {p['objective_value']:.6g} -> {p['file']}")
+    if args.no_simulate:
+        (out / "plan.json").write_text(json.dumps(plan_doc, ensure_ascii=False, indent=1), encoding="utf-8")
+        return 0
+    all_layouts = [base, *layouts]
+    scenarios = build_scenarios(county, all_layouts, config=config, router=router, progress=progress)
+    results = run_scenarios(
+        scenarios, days=args.days, replications=args.replications, seed=args.seed, workers=args.workers,
+        progress=progress,
+    )  # fmt: skip
+    simulated = time.perf_counter()
+    by_name = {s.name: s for s in scenarios}
+    plan_doc["run"].update({
+        "days": args.days, "replications": args.replications, "seed": args.seed, "move_up": bool(args.move_up),
+        "simulate_s": round(simulated - solved, 1),
+    })  # fmt: skip
+    summary = summarise(
+        results, by_name, run=plan_doc["run"], urban_target_min=urban_s / 60.0, rural_target_min=rural_s / 60.0
+    )
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
+    comparison = compare_plans(
+        results, by_name, model, rank_by=args.rank_by, urban_target_s=urban_s, rural_target_s=rural_s
+    )
+    write_plan_json(out / "plan.json", plan_doc, comparison)
+    write_plan_report(out / "report.html", plan_doc, comparison, results, by_name, boundary=county.boundary)
+    print(f"simulated {len(all_layouts)} layouts x {args.replications} replications in {simulated - solved:.1f} s -> {out}")
+    for e in comparison["ranking"]:
+        metric = e[comparison["rank_by"]]
+        mean = metric.get("mean")
+        print(f"  {e['simulated_rank']}. {e['layout']}: {comparison['rank_by']} "
+              f"{'–' if mean is None else f'{mean:.4f}'} (model rank {e.get('model_rank') or 'base'})")  # fmt: skip
+    from simulation.plan_report import disagreement_text
+
+    for text in disagreement_text(comparison):
+        print("  " + text)
     return 0

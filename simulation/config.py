@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from dispatch.errors import PolicyError
 from dispatch.model import Capability, Complaint, UnitStatus
+from dispatch.moveup import MoveUpConfig
 from simulation.errors import SimulationConfigError
 
 
@@ -252,6 +254,7 @@ class SimulationConfig:
     unbounded_dispatch: bool = True
     warmup_days: float = 0.0
     landmarks: int = 150
+    move_up: MoveUpConfig | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.calls_per_day, (int, float)) and math.isfinite(self.calls_per_day) and self.calls_per_day > 0):
@@ -268,6 +271,8 @@ class SimulationConfig:
             raise SimulationConfigError(f"simulation.warmup_days must be >= 0, got {self.warmup_days!r}")
         if isinstance(self.landmarks, bool) or not isinstance(self.landmarks, int) or self.landmarks < 0:
             raise SimulationConfigError(f"simulation.landmarks must be an integer >= 0, got {self.landmarks!r}")
+        if self.move_up is not None and not isinstance(self.move_up, MoveUpConfig):
+            raise SimulationConfigError(f"simulation.move_up must be a MoveUpConfig or None, got {self.move_up!r}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Read-only mapping views do not pickle; worker processes need these settings.
@@ -303,10 +308,23 @@ class SimulationConfig:
             kwargs["service"] = _service(section.pop("service"))
         if "capability" in section:
             kwargs["capability_by_station_kind"] = _capabilities(section.pop("capability"))
+        if "move_up" in section:
+            kwargs["move_up"] = _move_up(section.pop("move_up"))
         section.pop("regions", None)  # read by simulation.regions
         if section:
             raise SimulationConfigError(f"simulation: unknown key(s) {', '.join(sorted(section))}")
         return cls(**kwargs)
+
+
+def _move_up(raw: Any) -> MoveUpConfig | None:
+    if raw is False:
+        return None
+    if raw is True:
+        return MoveUpConfig()
+    try:
+        return MoveUpConfig.from_mapping(dict(raw) if isinstance(raw, Mapping) else raw)
+    except PolicyError as e:
+        raise SimulationConfigError(f"simulation.{e}") from e
 
 
 def _profile(name: str, values: Sequence[float], n: int) -> None:

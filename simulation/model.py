@@ -17,6 +17,11 @@ to a unit with a lower id (ties go to the lowest id); with a single such unit th
 to rank. `tests/simulation/test_policy_use.py` checks the pick against the unfiltered ranking.
 Destinations of non-STEMI patients depend only on the scene and the screening flags, and the
 policy is a pure function: they are cached per scene.
+
+With ``config.move_up`` set, the move-up rule `dispatch.moveup.propose_moveup` is asked after
+every change of the fleet (a unit sent, freed, or arrived at a station) and its proposals are
+carried out at once: the unit drives to the post it is given (assignable on the way, as
+``available_mobile``) and waits there; after its next job it returns to its home station.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import simpy
 
 from centers.destination import DestinationConfig, DestinationInput, ReasonCode, choose_destination
 from dispatch.model import Call, Capability, UnitStatus
+from dispatch.moveup import IdleUnit, Post, propose_moveup
 from dispatch.policy import Candidate, DispatchConfig, rank_units
 from simulation.config import SimulationConfig
 from simulation.demand import DAY_S, CallPlan, plan_calls
@@ -152,6 +158,7 @@ class ReplicationResult:
     calls: dict[str, np.ndarray]
     complaints: tuple[str, ...]
     hospital_ids: tuple[str, ...]
+    moves: int = 0
 
     @property
     def n_calls(self) -> int:
@@ -256,6 +263,16 @@ class Simulation:
         for name in ("transported", "stemi"):
             self.rec[name] = [False] * n
         self._complaint_values = [c.value for c in plan.complaints]
+        self.move_up = scenario.config.move_up
+        self.moves = 0
+        if self.move_up is not None:
+            self._posts = _posts(scenario)
+            site_ids = [site.id for site in travel.sites]
+            self._post_index = {site_ids[i]: i for i in range(len(site_ids))}
+            self._site_ids = site_ids
+            self._fill_sites = [
+                self._post_index[p.id] for p in self._posts if p.home_units >= self.move_up.min_home_units
+            ]  # fmt: skip
 
     # ------------------------------------------------------------------ processes
 
@@ -369,13 +386,16 @@ class Simulation:
 
     def _candidate(self, u: _UnitState, now: float) -> Candidate:
         if u.status is UnitStatus.AVAILABLE_AT_STATION:
-            return u.station_candidate
-        point = self.travel.returning_position(u.origin_site, u.origin_point, u.spec.base_site, now - u.trip_start)
+            if u.base == u.spec.base_site:
+                return u.station_candidate
+            site = self.travel.sites[u.base]
+            return Candidate(u.spec.id, u.spec.capability, u.status, (site.lon, site.lat), "station")
+        point = self.travel.returning_position(u.origin_site, u.origin_point, u.base, now - u.trip_start)
         return Candidate(u.spec.id, u.spec.capability, u.status, point, "gps")
 
     def _take(self, unit: _UnitState) -> None:
         now = self.env.now
-        if unit.status is UnitStatus.RETURNING:
+        if unit.index in self.returning:
             unit.returning_s += now - unit.trip_start
             del self.returning[unit.index]
         else:
@@ -385,6 +405,8 @@ class Simulation:
         unit.busy_since = now
         unit.jobs += 1
         self.n_free -= 1
+        if self.move_up is not None:
+            self._move_up()
 
     def _destination(self, i: int, p: int, on_scene_s: float) -> Any:
         plan = self.plan
@@ -431,6 +453,7 @@ class Simulation:
         now = env.now
         unit.busy_s += now - unit.busy_since
         unit.status = UnitStatus.RETURNING
+        unit.base = unit.spec.base_site
         unit.origin_site, unit.origin_point = origin_site, origin_point
         unit.trip_start = now
         unit.trip_token += 1
@@ -449,6 +472,8 @@ class Simulation:
         token = unit.trip_token
         arrive = env.timeout(trip_s)
         arrive.callbacks.append(lambda _event, u=unit, k=token: self._arrive(u, k))
+        if self.move_up is not None:
+            self._move_up()
 
     def _arrive(self, unit: _UnitState, token: int) -> None:
         if unit.trip_token != token:
@@ -457,9 +482,62 @@ class Simulation:
         unit.status = UnitStatus.AVAILABLE_AT_STATION
         unit.origin_site = unit.origin_point = None
         del self.returning[unit.index]
-        group = self.at_station[(unit.base, unit.spec.capability)]
+        group = self.at_station.setdefault((unit.base, unit.spec.capability), [])
         bisect.insort(group, unit, key=lambda u: u.spec.id)
         self._note(unit.spec.id, "at station")
+        if self.move_up is not None:
+            self._move_up()
+
+    # ------------------------------------------------------------------ move-up
+
+    def _move_up(self) -> None:
+        """Ask the move-up rule for re-postings and carry them out."""
+        # Most changes leave every post manned and every unit at home: nothing to ask.
+        cover = dict.fromkeys(self._fill_sites, 0)
+        away = False
+        for u in self.units:
+            if u.status is UnitStatus.AVAILABLE_AT_STATION or u.index in self.returning:
+                cover[u.base] = cover.get(u.base, 0) + 1
+                away = away or u.base != u.spec.base_site
+        if not away and all(cover[b] for b in self._fill_sites):
+            return
+        site_ids = self._site_ids
+        idle = []
+        by_id = {}
+        for u in self.units:
+            if u.status is UnitStatus.AVAILABLE_AT_STATION:
+                idle.append(IdleUnit(u.spec.id, site_ids[u.spec.base_site], site_ids[u.base], True))
+            elif u.index in self.returning:
+                idle.append(IdleUnit(u.spec.id, site_ids[u.spec.base_site], site_ids[u.base], False))
+            else:
+                continue
+            by_id[u.spec.id] = u
+        s2s = self.travel.site_to_site_s
+        index = self._post_index
+
+        def travel_time_s(a: str, b: str) -> float | None:
+            t = float(s2s[index[a], index[b]])
+            return t if math.isfinite(t) else None
+
+        for proposal in propose_moveup(self._posts, idle, travel_time_s, self.move_up):
+            self._repost(by_id[proposal.unit_id], index[proposal.to_post])
+
+    def _repost(self, unit: _UnitState, to_site: int) -> None:
+        """Send ``unit``, waiting at its post, to wait at site ``to_site`` (assignable on the way)."""
+        env = self.env
+        self.at_station[(unit.base, unit.spec.capability)].remove(unit)
+        unit.status = UnitStatus.AVAILABLE_MOBILE
+        unit.origin_site, unit.origin_point = unit.base, None
+        unit.base = to_site
+        unit.trip_start = env.now
+        unit.trip_token += 1
+        self.returning[unit.index] = unit
+        self.moves += 1
+        if self.log is not None:
+            self._note(unit.spec.id, f"move-up to {self.travel.sites[to_site].id}")
+        token = unit.trip_token
+        arrive = env.timeout(self.travel.trip_time_s(unit.origin_site, None, to_site))
+        arrive.callbacks.append(lambda _event, u=unit, k=token: self._arrive(u, k))
 
     # ------------------------------------------------------------------ results
 
@@ -490,7 +568,25 @@ class Simulation:
             calls={k: v[keep] for k, v in calls.items()},
             complaints=tuple(c.value for c in self.plan.complaints),
             hospital_ids=tuple(h.id for h in self.hospitals),
+            moves=self.moves,
         )
+
+
+def _posts(scenario: Scenario) -> tuple[Post, ...]:
+    """Return the layout's stations as move-up posts, weighted by the demand they are nearest to."""
+    cached = getattr(scenario, "_posts_cache", None)
+    if cached is not None:
+        return cached
+    travel = scenario.travel
+    counts: dict[int, int] = {}
+    for u in scenario.units:
+        counts[u.base_site] = counts.get(u.base_site, 0) + 1
+    bases = sorted(counts)
+    nearest = np.argmin(travel.site_to_point_s[bases], axis=0)
+    weight = np.bincount(nearest, weights=travel.points.weight, minlength=len(bases))
+    posts = tuple(Post(travel.sites[b].id, counts[b], float(w)) for b, w in zip(bases, weight))
+    object.__setattr__(scenario, "_posts_cache", posts)
+    return posts
 
 
 def best_option(
