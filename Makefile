@@ -20,6 +20,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash .ci/start-services
+	bash .ci/install-browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

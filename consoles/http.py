@@ -1,0 +1,149 @@
+"""Serve the console pages and what they need to know about this service.
+
+Pages (static files under ``consoles/static``, no build step, every asset vendored):
+``/`` the dispatcher console, ``/crew`` the crew's phone page, ``/center`` a chest pain or stroke
+center's wall board, ``/planner`` the planner's page. The pages take the bearer token from the
+sign-in form (or ``?token=`` once) and call the REST API and the ``/ws`` stream with it.
+
+Routes added here: ``GET /api/consoles/meta`` (no token: the vocabulary the pages show, the state
+machine of unit statuses, milestone kinds and interval targets, and which optional endpoints this
+service has) and ``GET /api/consoles/whoami`` (the holder of the token).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from dispatch.auth import Role
+from dispatch.http import ANYONE, RUNTIME, api, json_response, principal
+from dispatch.model import ASSIGNABLE_STATUSES, BUSY_STATUSES, UNIT_TRANSITIONS, Complaint, UnitStatus
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+PAGES = {"/": "dispatcher.html", "/crew": "crew.html", "/center": "center.html", "/planner": "planner.html"}
+
+# Every asset is served by this service: a page that tried to reach a CDN would be refused by the
+# browser (and fail the console tests) instead of silently breaking in an offline dispatch room.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
+                           "style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
+                           "base-uri 'none'; frame-ancestors 'none'")
+
+# Optional endpoints other modules add; the pages ask `features` instead of probing (a probe that
+# answers 404 is an error in the browser console and a dispatcher would see a red mark).
+FEATURES = {
+    "websocket": ("GET", "/ws"),
+    "positions": ("POST", "/api/units/{}/positions"),
+    "milestones": ("POST", "/api/calls/{}/milestones"),
+    "patient": ("GET", "/api/calls/{}/patient"),
+    "ecg_upload": ("POST", "/api/calls/{}/ecg"),
+    "attachments": ("GET", "/api/attachments/{}"),
+    "incoming": ("GET", "/api/centers/{}/incoming"),
+    "acknowledge": ("POST", "/api/centers/{}/acknowledge/{}"),
+    "simulations": ("POST", "/api/simulations"),
+}
+_PARAM = re.compile(r"\{[^}]*\}")
+
+# Unit statuses a crew reports from its page, besides the transitions table: accepting or
+# declining an assignment are their own endpoints (dispatch/http.py).
+STATUS_COLOURS = {
+    UnitStatus.AVAILABLE_AT_STATION: "#2fbf71", UnitStatus.AVAILABLE_MOBILE: "#1fb5a8",
+    UnitStatus.DISPATCHED: "#f2c230", UnitStatus.EN_ROUTE: "#f08a24", UnitStatus.ON_SCENE: "#e5484d",
+    UnitStatus.TRANSPORTING: "#b36bff", UnitStatus.AT_HOSPITAL: "#3d8bfd", UnitStatus.RETURNING: "#9bd35a",
+    UnitStatus.OUT_OF_SERVICE: "#7c8796",
+}
+
+
+def features(app: web.Application) -> dict[str, bool]:
+    """Return which optional endpoints the application serves."""
+    have = set()
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter") or ""
+        have.add((route.method, _PARAM.sub("{}", path)))
+    return {name: (method, path) in have or ("*", path) in have for name, (method, path) in FEATURES.items()}
+
+
+def vocabulary() -> dict[str, Any]:
+    """Return the statuses, complaints, milestones and intervals the pages label and time."""
+    out: dict[str, Any] = {
+        "statuses": [{"code": s.value, "colour": STATUS_COLOURS[s], "assignable": s in ASSIGNABLE_STATUSES,
+                      "busy": s in BUSY_STATUSES} for s in UnitStatus],
+        "transitions": {s.value: sorted(t.value for t in targets) for s, targets in UNIT_TRANSITIONS.items()},
+        "complaints": [c.value for c in Complaint],
+        "priorities": [1, 2, 3, 4],
+        "milestones": [],
+        "intervals": [],
+    }
+    try:
+        from centers.milestones import MilestoneKind
+        from centers.targets import INTERVALS
+    except ImportError:  # the centers package is optional for the dispatch service
+        return out
+    out["milestones"] = [{"kind": k.value, "label_zh": k.label_zh, "label_en": k.label_en,
+                          "repeatable": bool(k.repeatable)} for k in MilestoneKind]
+    out["intervals"] = [{"code": d.code, "label_zh": d.label_zh, "label_en": d.label_en,
+                         "pathway": d.pathway.value if d.pathway else None, "scope": d.scope.value,
+                         "start": [k.value for k in d.start], "end": [k.value for k in d.end],
+                         "target_min": d.target_min, "stretch_min": d.stretch_min, "source": d.source}
+                        for d in INTERVALS]
+    return out
+
+
+@api.route("GET", "/api/consoles/meta", tag="consoles", roles=None,
+           summary="What the console pages label and time, and which optional endpoints exist (no token)")
+async def meta(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    county = request.app[RUNTIME].get("county")
+    targets = config.get("targets", {})
+    return json_response({
+        **vocabulary(),
+        "county": {"name": getattr(county, "name", None), "name_en": getattr(county, "name_en", None)},
+        "targets": {"urban_arrival_min": targets.get("urban_arrival_min", 10),
+                    "rural_arrival_min": targets.get("rural_arrival_min", 30)},
+        "gps": {"stale_after_s": config.get("gps", {}).get("stale_after_s", 600)},
+        "features": features(request.app),
+        "timezone": "Asia/Shanghai",
+    })
+
+
+@api.route("GET", "/api/consoles/whoami", tag="consoles", roles=ANYONE,
+           summary="The holder of the token: role, name, unit (crew) or hospital (center)")
+async def whoami(request: web.Request) -> web.Response:
+    who = principal(request)
+    county = request.app[RUNTIME].get("county")
+    hospital_name = None
+    if who.hospital and county is not None:
+        hospital_name = next((h.name for h in county.hospitals if h.id == who.hospital), None)
+    return json_response({"role": who.role.value, "name": who.name, "unit": who.unit,
+                          "hospital": who.hospital, "hospital_name": hospital_name,
+                          "may_dispatch": who.role in (Role.DISPATCHER, Role.ADMIN)})
+
+
+CONFIG = web.AppKey("consoles_config", dict)
+
+
+def page_handler(file_name: str) -> Any:
+    """Return a handler answering one HTML page, never cached without revalidation."""
+    path = STATIC_DIR / file_name
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache",
+                                               "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                                               "Content-Type": "text/html; charset=utf-8"})
+
+    page.__name__ = f"page_{path.stem}"
+    return page
+
+
+def setup(app: web.Application, config: dict[str, Any]) -> None:
+    """Add the pages and the static files to the application."""
+    app[CONFIG] = config
+    for url, file_name in PAGES.items():
+        app.router.add_get(url, page_handler(file_name))
+    app.router.add_static("/static/", STATIC_DIR, name="consoles_static")
+
+
+__all__ = ["setup", "features", "vocabulary", "PAGES", "STATIC_DIR", "CONTENT_SECURITY_POLICY"]
