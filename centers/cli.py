@@ -1,10 +1,11 @@
 """``ems centers …``: the chest pain / stroke center commands.
 
-``ems centers report --center ID --from DATE --to DATE --format html|json|csv [--input FILE] [--out FILE]``
+``ems centers report --center ID --from DATE --to DATE --format html|json|csv [--input FILE | --db URL |
+--data-dir D] [--out FILE]``
 
-Until the dispatch service's store holds milestones, ``--input`` reads a JSON-lines file of milestone
-events (one ``Milestone.to_dict()`` object a line, in log order). ``load_milestones`` is the one place the
-store will plug in.
+Milestones come from the dispatch service's store (the SQLite database in the service's data directory by
+default, or ``--db postgresql://…``), or with ``--input`` from a JSON-lines file of milestone events (one
+``Milestone.to_dict()`` object a line, in log order).
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def register(subparsers: Any) -> None:
     report.add_argument("--from", dest="date_from", required=True, metavar="DATE", help="first day, YYYY-MM-DD (local)")
     report.add_argument("--to", dest="date_to", required=True, metavar="DATE", help="last day, YYYY-MM-DD (local)")
     report.add_argument("--format", choices=FORMATS, default="html", help="output format (default: html)")
-    report.add_argument("--input", metavar="FILE", help="JSON-lines file of milestone events")
+    report.add_argument("--input", metavar="FILE", help="JSON-lines file of milestone events (instead of the store)")
+    report.add_argument("--db", metavar="URL", help="the service's store: postgresql://… or sqlite:///path "
+                                                    "(default: SQLite in the data directory)")
+    report.add_argument("--data-dir", metavar="D", help="the service's data directory (default: from config.toml)")
     report.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     report.set_defaults(func=run_report)
 
@@ -81,13 +85,39 @@ def load_milestones(source: str | Path | None) -> list[Any]:
     return events
 
 
+def load_store_milestones(args: argparse.Namespace) -> list[Any]:
+    """Read every milestone event from the dispatch service's store, in log order."""
+    import asyncio
+
+    from centers.milestones import Milestone
+    from dispatch.bootstrap import data_dir_of
+    from dispatch.patients import MILESTONE
+    from dispatch.store import open_store
+    from ems.config import load_config
+
+    config = load_config(args.config)
+    data_dir = Path(args.data_dir) if args.data_dir else data_dir_of(config)
+    url = args.db or config.get("service", {}).get("db") or None
+    if url is None and not (data_dir / "ems.sqlite3").exists():
+        raise ReportError(f"--data-dir {data_dir}: no service database there (ems.sqlite3); give --db, "
+                          "--data-dir or --input")
+
+    async def read() -> list[Any]:
+        async with open_store(url, data_dir) as store:
+            return [Milestone.from_dict(item.event["milestone"]) async for item in store.iter_events()
+                    if item.event.get("type") == MILESTONE]
+
+    return asyncio.run(read())
+
+
 def run_report(args: argparse.Namespace) -> int:
     """Run ``ems centers report``."""
     from centers.milestones import fold_patients
     from centers.report import build_report, parse_date, render
 
     start, end = parse_date(args.date_from, "--from"), parse_date(args.date_to, "--to")
-    folded = fold_patients(load_milestones(args.input))
+    milestones = load_milestones(args.input) if args.input else load_store_milestones(args)
+    folded = fold_patients(milestones)
     center = None if args.center == "all" else args.center
     report = build_report(folded.records.values(), center_id=center, start=start, end=end, rejected=folded.rejected)
     text = render(report, args.format)

@@ -62,7 +62,7 @@ async def build_runtime(config: dict[str, Any]) -> dict[str, Any]:
     county = load_county(config.get("county", {}).get("name", "ningxiang"))
     network = await asyncio.to_thread(load_network, county)
     router = await asyncio.to_thread(Router, network, config=config, boundary=None)
-    layout = county.layout(service_cfg.get("layout", "1+5+N"))
+    layout = county.resolve_layout(service_cfg.get("layout", "1+5+N"))
     fleet = fleet_from_layout(layout)
     tokens, token_path, generated = tokens_for(config, county, [u.unit_id for u in fleet])
     store = open_store(service_cfg.get("db") or None, data_dir_of(config))

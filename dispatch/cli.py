@@ -18,7 +18,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--token-file", metavar="F", help="TOML token file ([[token]] value, role, unit|hospital)")
     p.add_argument("--data-dir", metavar="D", help="where the database, tokens and uploads live")
     p.add_argument("--county", metavar="NAME|DIR", help="county (default: ningxiang)")
-    p.add_argument("--layout", metavar="NAME", help="station layout whose units are registered (default: 1+5+N)")
+    p.add_argument("--layout", metavar="NAME", help="station layout whose units are registered: a layout of the county or a layout "
+                                                "TOML file (e.g. one written by `ems plan optimize`; default: 1+5+N)")
     p.add_argument("--allow-outside", action="store_true", help="accept call locations outside the county")
     p.add_argument("--bus", metavar="URL", help="share events between instances: redis://host:6379/0 "
                                                 "(several instances on one PostgreSQL store)")

@@ -170,7 +170,8 @@ async def create_call(request: web.Request, body: dict[str, Any]) -> web.Respons
                           "recommendations": recommendations_json(ranking)}, 201)
 
 
-@api.route("GET", "/api/calls", summary="List calls (open ones first, newest first)", roles=READERS)
+@api.route("GET", "/api/calls", summary="List calls, open ones first, oldest first (?status=open|all); "
+           "a center sees the patients coming to it", roles=READERS | {Role.CENTER})
 async def list_calls(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     state = service.state
@@ -178,15 +179,22 @@ async def list_calls(request: web.Request) -> web.Response:
     if which not in ("open", "all"):
         raise bad_request(f"status: must be open or all, got {which!r}")
     calls = [c for c in state.calls.values() if which == "all" or c.ended_at is None]
-    calls.sort(key=lambda c: (c.ended_at is not None, c.received_at), reverse=False)
-    return json_response({"calls": [service.call_view(c) for c in calls]})
+    calls.sort(key=lambda c: (c.ended_at is not None, c.received_at))
+    views = [service.call_view(c) for c in calls]
+    who = principal(request)
+    if who.role is Role.CENTER:
+        views = [v for v in views if v.get("destination_hospital_id") == who.hospital]
+    return json_response({"calls": views})
 
 
-@api.route("GET", "/api/calls/{call_id}", summary="One call with its event history", roles=READERS)
+@api.route("GET", "/api/calls/{call_id}", summary="One call with its event history", roles=READERS | {Role.CENTER})
 async def get_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     call = service.get_call(request.match_info["call_id"])
     out = service.call_view(call)
+    who = principal(request)
+    if who.role is Role.CENTER and out.get("destination_hospital_id") != who.hospital:
+        raise ApiError(403, "forbidden", f"call_id: call {call.id} is not coming to {who.hospital}")
     out["history"] = [dict(e, seq=seq) for seq, e in service.history.get(call.id, [])]
     return json_response(out)
 

@@ -207,6 +207,19 @@ class County:
                 f"a layout file of your own is loaded with load_layout_file(PATH)"
             ) from None
 
+    def resolve_layout(self, name_or_path: str) -> Layout:
+        """Return the layout called `name_or_path`, or the layout TOML file at that path.
+
+        Raises
+        ------
+        GeodataError
+            Neither a layout of the county nor a readable layout file (the message lists the known ones).
+        """
+        path = Path(name_or_path)
+        if name_or_path not in self.layouts and path.suffix == ".toml" and path.is_file():
+            return self.load_layout_file(path)
+        return self.layout(name_or_path)
+
     def load_layout_file(self, path: str | Path) -> Layout:
         """Read a layout TOML file of the user's against this county's stations.
 

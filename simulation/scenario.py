@@ -30,10 +30,7 @@ def resolve_layout(county: Any, name_or_path: str) -> Any:
     GeodataError
         Neither a layout of the county nor a readable layout file (the message lists the known ones).
     """
-    path = Path(name_or_path)
-    if name_or_path not in county.layouts and path.suffix == ".toml" and path.is_file():
-        return county.load_layout_file(path)
-    return county.layout(name_or_path)
+    return county.resolve_layout(name_or_path)
 
 
 def layout_sites(layouts: Sequence[Any], hospitals: Sequence[Any]) -> tuple[Site, ...]:

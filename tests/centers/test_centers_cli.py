@@ -34,8 +34,8 @@ def test_all_centers(capsys):
 
 
 def test_errors_are_answered_not_raised(tmp_path, capsys):
-    assert main(ARGS + ["--format", "json"]) == 2
-    assert "--input: no milestone store is connected yet" in capsys.readouterr().err
+    assert main(ARGS + ["--format", "json", "--data-dir", str(tmp_path)]) == 2
+    assert "no service database there" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text(FIXTURE.read_text(encoding="utf-8").splitlines()[0] + "\n{not json\n", encoding="utf-8")
     assert main(ARGS + ["--input", str(bad)]) == 2
@@ -59,3 +59,26 @@ def test_report_html(tmp_path):
     out = tmp_path / "r.html"
     assert main(ARGS + ["--format", "html", "--input", str(FIXTURE), "--out", str(out)]) == 0
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+def test_report_from_the_service_store(tmp_path, capsys):
+    """The milestones the service logged (MilestoneRecorded events) give the same report as the file."""
+    import asyncio
+
+    from dispatch.store import open_store
+
+    lines = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    async def write() -> None:
+        async with open_store(None, tmp_path) as store:
+            await store.append([{"type": "MilestoneRecorded", "call_id": m["patient_id"], "milestone": m}
+                                for m in lines])
+
+    asyncio.run(write())
+    args = ["centers", "report", "--center", "all", "--from", "2024-01-01", "--to", "2024-12-31", "--format", "json"]
+    assert main(args + ["--data-dir", str(tmp_path)]) == 0
+    from_store = json.loads(capsys.readouterr().out)
+    assert main(args + ["--input", str(FIXTURE)]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    assert from_store["patients"] == from_file["patients"] == 8
+    assert from_store["intervals"] == from_file["intervals"]

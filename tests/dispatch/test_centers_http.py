@@ -171,3 +171,15 @@ async def test_milestones_survive_a_restart(aiohttp_client, config):
     await first.close()
     second = await aiohttp_client(create_app(config))
     assert [m["kind"] for m in (await patient(second, call_id))["milestones"]] == kinds
+
+
+async def test_a_center_lists_only_the_calls_coming_to_it(client):
+    call_id = await stemi_on_scene(client)
+    r = await client.get("/api/calls", headers=auth("center_renmin"))
+    assert r.status == 200 and (await r.json())["calls"] == []
+    assert (await client.get(f"/api/calls/{call_id}", headers=auth("center_renmin"))).status == 403
+    r = await client.post(f"/api/calls/{call_id}/destination", json={"stemi": True}, headers=auth("dispatcher"))
+    assert (await r.json())["destination"]["hospital_id"] == "renmin"
+    calls = (await (await client.get("/api/calls", headers=auth("center_renmin"))).json())["calls"]
+    assert [c["id"] for c in calls] == [call_id] and calls[0]["destination_hospital_id"] == "renmin"
+    assert (await client.get(f"/api/calls/{call_id}", headers=auth("center_renmin"))).status == 200
