@@ -183,3 +183,25 @@ async def test_a_center_lists_only_the_calls_coming_to_it(client):
     calls = (await (await client.get("/api/calls", headers=auth("center_renmin"))).json())["calls"]
     assert [c["id"] for c in calls] == [call_id] and calls[0]["destination_hospital_id"] == "renmin"
     assert (await client.get(f"/api/calls/{call_id}", headers=auth("center_renmin"))).status == 200
+
+
+async def test_the_center_is_prenotified_over_its_websocket(client):
+    """STEMI suspected: the PCI center's board gets the incoming patient with ETA and milestones, live."""
+    from tests.dispatch.service_fixtures import TOKENS
+
+    call_id = await stemi_on_scene(client)
+    await kinds_of(client, call_id, ["first_medical_contact"])
+    ws = await client.ws_connect(f"/ws?token={TOKENS['center_renmin']}")
+    first = await ws.receive_json(timeout=5)
+    assert first["type"] == "snapshot" and first["calls"] == []  # nothing is coming to it yet
+    r = await client.post(f"/api/calls/{call_id}/milestones", json={"kind": "stemi_suspected"},
+                          headers=auth("crew_centre1"))
+    assert r.status == 201
+    for _ in range(50):
+        message = await ws.receive_json(timeout=5)
+        if message["type"] == "incoming_patient":
+            break
+    assert message["type"] == "incoming_patient" and message["call_id"] == call_id
+    assert message["hospital_id"] == "renmin" and message["eta_s"] >= 0 and message["unit_id"] == "centre-1"
+    assert "stemi_suspected" in {m["kind"] for m in message["milestones"]}
+    await ws.close()
