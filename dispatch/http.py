@@ -388,7 +388,7 @@ def create_app(config: dict[str, Any], *, runtime: dict[str, Any] | None = None)
 
 # Modules that add routes to `api` (with ``@api.route``) and may define ``setup(app, config)`` for
 # their background tasks (``app.cleanup_ctx``, after the service's own) and static files.
-EXTENSIONS = ("dispatch.live", "dispatch.geo_http", "dispatch.centers_http", "consoles.http")
+EXTENSIONS = ("dispatch.live", "dispatch.geo_http", "dispatch.centers_http", "dispatch.sim_http", "consoles.http")
 
 
 def load_extensions() -> list[Any]:
