@@ -103,3 +103,40 @@ def test_signin_form_refuses_a_bad_token(console, server):
     page.wait_for_selector("#signin .signin-error:not(.hidden)")
     assert "令牌" in page.locator("#signin .signin-error").inner_text()
     console.shot("crew-signin-refused")
+
+
+def test_crew_milestones_and_ecg_reach_the_center_board(phone, console, server, tmp_path):
+    """The crew marks first ECG and STEMI, sends an ECG photo; the PCI center's board shows them and acknowledges."""
+    call_id = call_with_unit(server, "centre-1")
+    assert api(server, "POST", "/api/units/centre-1/accept", "crew_centre1", {})[0] == 200
+    assert api(server, "POST", "/api/units/centre-1/status", "crew_centre1", {"status": "on_scene"})[0] == 200
+    crew = phone.page
+    crew.goto(f"{server.url}/crew?token={token('crew_centre1')}")
+    crew.wait_for_selector("#status[data-status='on_scene']")
+    crew.locator("#milestones button[data-kind='first_ecg']").click()
+    crew.wait_for_selector("#milestones button[data-kind='first_ecg'].done")
+    crew.locator("#milestones button[data-kind='stemi_suspected']").click()
+    crew.wait_for_selector("#milestones button[data-kind='stemi_suspected'].done")
+    ecg = tmp_path / "ecg.png"
+    ecg.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(256))
+    crew.locator("#ecg-file").set_input_files(str(ecg))
+    crew.wait_for_selector("#milestones button[data-kind='ecg_transmitted'].done")
+    phone.shot("crew-milestones")
+    phone.assert_clean()
+
+    board = console.page
+    board.set_viewport_size({"width": 1920, "height": 1080})
+    board.goto(f"{server.url}/center?token={token('center_renmin')}")
+    card = board.locator(f"article.card[data-call='{call_id}']")
+    card.wait_for()
+    card.locator("button.ecg-open").first.wait_for()
+    chips = card.locator(".chips").inner_text()
+    assert "首份心电图" in chips and "疑似STEMI" in chips
+    card.locator("button[data-kind='center_acknowledged']").click()
+    card.locator("button[data-kind='center_acknowledged'].done").wait_for()
+    status, patient = api(server, "GET", f"/api/calls/{call_id}/patient", "dispatcher")
+    assert status == 200 and patient["destination"]["hospital_id"] == "renmin"
+    assert {"first_ecg", "stemi_suspected", "ecg_transmitted", "center_acknowledged"} <= \
+        {m["kind"] for m in patient["milestones"]}
+    console.shot("center-prenotified")
+    console.assert_clean()
