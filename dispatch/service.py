@@ -186,6 +186,8 @@ class DispatchService:
                 await self._catch_up_locked()
             if callable(events):
                 events = events()
+            if not events:
+                return []
             state = self.state
             dicts, sides, dispatch_events = [], [], []
             for i, event in enumerate(events, 1):
@@ -392,8 +394,17 @@ class DispatchService:
             best = next((o for o in ranking if o.unit_id not in declined), None)
             if best is None:
                 return  # it waits; the dispatcher may still send a unit that declined it
-            await self.submit([ev.UnitAssigned(at=self.clock(), by=SYSTEM, call_id=call.id,
-                                               unit_id=best.unit_id, recommended_unit_id=best.unit_id)])
+
+            def offer(call_id: str = call.id, unit_id: str = best.unit_id) -> list[ev.BaseEvent]:
+                # under the write lock: while the ranking was computed a dispatcher may have sent
+                # this call a unit, or sent the unit elsewhere; then nothing is offered
+                unit = self.state.units.get(unit_id)
+                if call_id not in self.state.queue or unit is None or not unit.assignable:
+                    return []
+                return [ev.UnitAssigned(at=self.clock(), by=SYSTEM, call_id=call_id, unit_id=unit_id,
+                                        recommended_unit_id=unit_id)]
+
+            await self.submit(offer)
 
     # -- queries ----------------------------------------------------------------------------
 

@@ -185,3 +185,34 @@ async def test_openapi_describes_every_route(client):
         assert methods <= set(doc["paths"][path])
     assert doc["paths"]["/api/calls"]["post"]["requestBody"]["content"]["application/json"]["schema"]["required"] \
         == ["location", "complaint", "priority"]
+
+
+async def test_a_dispatcher_assigning_during_the_queue_offer_wins_without_an_error(client):
+    """The offer is built under the write lock: a call assigned meanwhile is not offered again."""
+    from dispatch import events as ev
+    from dispatch.http import SERVICE
+
+    busy = []
+    for _ in range(4):
+        data = await (await post_call(client, priority=2)).json()
+        unit_id = data["recommendations"][0]["unit_id"]
+        await client.post(f"/api/calls/{data['id']}/assign", json={"unit_id": unit_id}, headers=auth("dispatcher"))
+        busy.append((data["id"], unit_id))
+    waiting = (await (await post_call(client, priority=1)).json())["id"]
+    service = client.server.app[SERVICE]
+    original = service.recommendations
+    freed_call, freed_unit = busy[0]
+
+    async def racing(call_id):
+        ranking = await original(call_id)
+        if call_id == waiting and waiting in service.state.queue:
+            await service.submit([ev.UnitAssigned(at=service.clock(), by="dispatcher:bob", call_id=waiting,
+                                                  unit_id=freed_unit, recommended_unit_id=freed_unit)])
+        return ranking
+
+    service.recommendations = racing
+    r = await client.post(f"/api/calls/{freed_call}/cancel", json={"reason": "duplicate"}, headers=auth("dispatcher"))
+    assert r.status == 200, await r.text()
+    call = await (await client.get(f"/api/calls/{waiting}", headers=auth("dispatcher"))).json()
+    assert call["assignment"]["unit_id"] == freed_unit and call["assignment"]["assigned_by"] == "dispatcher:bob"
+    assert [a["unit_id"] for a in call["assignments"]] == [freed_unit]
