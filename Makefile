@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# The twin (simulated calls and crews driving the service, docs/twin.md) is on unless TWIN=0;
+# TWIN_SPEED sets its pace (simulated seconds per second, default 10).
 run: $(STAMP)
 	$(BIN)/ems geodata info
-	$(BIN)/ems serve
+	$(BIN)/ems serve $(if $(filter 0,$(TWIN)),,--twin --twin-speed $(or $(TWIN_SPEED),10))
 
 test: $(STAMP)
 	bash .ci/start-services

@@ -23,6 +23,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--allow-outside", action="store_true", help="accept call locations outside the county")
     p.add_argument("--bus", metavar="URL", help="share events between instances: redis://host:6379/0 "
                                                 "(several instances on one PostgreSQL store)")
+    p.add_argument("--twin", action="store_true",
+                   help="also run the twin: simulated calls and crews driving this service (docs/twin.md)")
+    p.add_argument("--twin-speed", type=float, default=10.0, metavar="S",
+                   help="the twin's simulated seconds per second (default 10)")
     p.set_defaults(func=serve)
 
 
@@ -53,6 +57,10 @@ def serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = serve_config(args)
+    if getattr(args, "twin", False):
+        from simulation.twin import service_config_for_twin
+
+        config = service_config_for_twin(config, args.twin_speed)
     app = create_app(config)
     host = config["service"].get("host", "127.0.0.1")
     port = int(config["service"].get("port", 8120))
@@ -65,5 +73,9 @@ def serve(args: argparse.Namespace) -> int:
             print(f"ems: dispatcher token: {rt['dispatcher_token']}", flush=True)
 
     app.on_startup.append(announce)
+    if getattr(args, "twin", False):
+        from simulation.twin import serve_twin_ctx
+
+        app.cleanup_ctx.append(serve_twin_ctx(config, args.twin_speed))
     web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0

@@ -56,6 +56,51 @@ def register(subparsers: Any) -> None:
     _common(compare, suppress=True)
     compare.set_defaults(func=_simulate)
     _register_plan(subparsers)
+    _register_twin(subparsers)
+
+
+def _register_twin(subparsers: Any) -> None:
+    twin = subparsers.add_parser(
+        "twin",
+        help="drive a running dispatch service with a simulated county (calls, crews, GPS; docs/twin.md)",
+        description=(
+            "Place simulated calls on a running service through its REST API, send the recommended units, "
+            "and play their crews: accept, drive the road route posting OsmAnd (Traccar Client) fixes, "
+            "report statuses and chest pain / stroke milestones, transport, come back. Without --duration "
+            "or --calls it runs until interrupted."
+        ),
+    )
+    twin.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8120")
+    twin.add_argument("--token-file", required=True, metavar="F",
+                      help="the service's token file: a dispatcher token and a crew token per unit (var/tokens.toml)")
+    twin.add_argument("--speed", type=float, default=10.0, help="simulated seconds per second (default 10)")
+    twin.add_argument("--calls-per-hour", type=float, default=None,
+                      help="flat call rate (default: the config's daily profile, [simulation] calls_per_day)")
+    twin.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S wall-clock seconds")
+    twin.add_argument("--calls", type=int, default=None, metavar="N",
+                      help="stop once N calls were placed and every unit is back (bounded by --duration)")
+    twin.add_argument("--seed", type=int, default=1, help="seed of the calls and the crews' draws (default 1)")
+    twin.add_argument("--county", default=None, help="county name or directory (default: config [county] name)")
+    twin.set_defaults(func=_twin)
+
+
+def _twin(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from ems.config import load_config
+    from simulation.twin import TwinOptions, run_twin
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = load_config(getattr(args, "config", None))
+    if args.county:
+        config.setdefault("county", {})["name"] = args.county
+    options = TwinOptions(url=args.url, token_file=Path(args.token_file), speed=args.speed,
+                          calls_per_hour=args.calls_per_hour, duration_s=args.duration, calls=args.calls,
+                          seed=args.seed)
+    report = asyncio.run(run_twin(options, config=config))
+    print(json.dumps(report.to_dict(), ensure_ascii=False))
+    return 1 if report.errors or report.legs_with_fixes_not_taken else 0
 
 
 def _register_plan(subparsers: Any) -> None:
