@@ -48,7 +48,7 @@ from simulation.coverage import DEFAULT_REGIONS, extreme_place
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "ningxiang"
 DEFAULT_SEED = 20241126
-# Calibration tolerance on distance and time of each published trip (the brief: +-15 %).
+# Calibration tolerance on distance and time of each published trip (+-15 %, the county issue's requirement).
 TRIP_TOLERANCE = 0.15
 # The network must be the size of a real county drive network (nodes after osmnx simplification).
 MIN_GRAPH_NODES = 15_000
