@@ -3,8 +3,9 @@
 On the embedded Ningxiang county (or ``--county NAME|DIR``), in one process:
 
 - prepares the scenario (snapping, site tables, return paths) and times it;
-- runs one replication cold (empty destination cache) and one warm, and prints calls/s by the
-  wall clock and by CPU time (the machine may be shared: CPU time is the per-core figure);
+- runs one replication cold (empty caches: destinations, deciding hospitals, return paths) and
+  one warm, and prints calls/s by the wall clock and by CPU time (the machine may be shared: CPU
+  time is the per-core figure); the goal (10,000 calls/s per core) holds when both reach it;
 - times a naive baseline in the same run: per call, a networkx Dijkstra from the call to time
   every unit's station and another to time every hospital, then the same `rank_units` and
   `choose_destination` (no SimPy, no queue: the baseline's per-call cost is a lower bound);
@@ -136,8 +137,8 @@ def main() -> int:
     plan = plan_calls(scenario.config, scenario.travel.points, days=args.days, seed=1, replication=0)
     naive = naive_calls_per_s(scenario, router, plan, min(args.naive_calls, plan.n))
     print(f"naive networkx per call: {naive:,.1f} calls/s of CPU time")
-    print(f"ratio simulated (warm) / naive: {rates[1] / naive:,.0f}x; goal >= 10,000 calls/s per core: "
-          f"{'met' if rates[1] >= 10_000 else 'NOT met'}")
+    print(f"ratio simulated (warm) / naive: {rates[1] / naive:,.0f}x; goal >= 10,000 calls/s per core cold and warm: "
+          f"{'met' if min(rates) >= 10_000 else 'NOT met'}")
     err = returning_error(scenario, router, args.error_samples)
     print(f"unit sent again on its way back, estimate vs exact from its next node ({err.size} samples): "
           f"mean {100 * err.mean():+.1f} %, median {100 * np.median(err):+.1f} %, p90 {100 * np.percentile(err, 90):+.1f} %, "

@@ -34,7 +34,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from centers.errors import DestinationError
@@ -271,7 +271,8 @@ def choose_destination(
     patient
         What is known of the patient.
     hospitals
-        Candidate hospitals (``.id``, ``.capabilities``, ``.pci_24_7`` are read).
+        Candidate hospitals (``.id``, ``.capabilities``, ``.pci_24_7`` are read). Those of
+        `deciding_hospitals` give the same decision as all of them (with fewer ``alternatives``).
     travel_time_s
         Transport time from the patient to a hospital id, None when unreachable (the routing engine's).
     config
@@ -284,21 +285,12 @@ def choose_destination(
         reachable hospital.
     """
     config = config or DEFAULT_CONFIG
-    reachable: list[tuple[float, HospitalLike]] = []
-    for h in hospitals:
-        t = travel_time_s(h.id)
-        if t is None:
-            continue
-        if not math.isfinite(t) or t < 0:
-            raise DestinationError(f"travel_time_s({h.id!r}): expected seconds >= 0 or None, got {t!r}")
-        reachable.append((float(t), h))
+    reachable = _reachable(hospitals, travel_time_s)
     if not reachable:
         raise DestinationError("hospitals: none is reachable from the patient; expected at least one")
-    reachable.sort(key=lambda th: (th[0], th[1].id))
     alternatives = [Alternative(h.id, t, frozenset(h.capabilities)) for t, h in reachable]
 
-    decision = _policy(patient, reachable, config)
-    decision = replace(decision, alternatives=alternatives, policy_hospital_id=decision.hospital_id)
+    decision = _policy(patient, reachable, config, alternatives)
     if patient.patient_choice is None or patient.patient_choice == decision.hospital_id:
         return decision
     if patient.patient_choice not in {h.id for _, h in reachable}:
@@ -320,55 +312,147 @@ def choose_destination(
     )
 
 
+def deciding_hospitals(
+    hospitals: Iterable[HospitalLike],
+    travel_time_s: Callable[[str], float | None],
+    *,
+    config: DestinationConfig | None = None,
+) -> tuple[HospitalLike, ...]:
+    """Return the hospitals that can be chosen from one place: the nearest of each kind the policy reads.
+
+    The policy only ever takes the nearest reachable hospital of a kind (with an ED, with
+    thrombolysis, with PCI, with thrombectomy, or of any kind as the last fallback), nearest
+    first with ties broken by id. Given only the hospitals returned here, `choose_destination`
+    makes the same decision for every patient without a ``patient_choice`` as given all of
+    them; only ``alternatives`` is shorter. For callers that choose many times from one place
+    (the simulator): compute this once per place.
+
+    Parameters
+    ----------
+    hospitals, travel_time_s, config
+        As for `choose_destination` (``travel_time_s`` is called once per hospital).
+
+    Returns
+    -------
+    tuple
+        The deciding hospitals, nearest first (empty when none is reachable).
+
+    Raises
+    ------
+    DestinationError
+        A travel time is negative or not finite.
+    """
+    config = config or DEFAULT_CONFIG
+    reachable = _reachable(hospitals, travel_time_s)
+    if not reachable:
+        return ()
+    kinds = _kinds(config)
+    keep = {id(reachable[0][1])}
+    for ok in kinds:
+        found = _nearest(reachable, ok)
+        if found is not None:
+            keep.add(id(found[1]))
+    return tuple(h for _, h in reachable if id(h) in keep)
+
+
 Ranked = list[tuple[float, HospitalLike]]
 
 
+def _reachable(hospitals: Iterable[HospitalLike], travel_time_s: Callable[[str], float | None]) -> Ranked:
+    """Return ``(travel_time_s, hospital)`` of the reachable hospitals, nearest first, ties by id."""
+    reachable: Ranked = []
+    for h in hospitals:
+        t = travel_time_s(h.id)
+        if t is None:
+            continue
+        if not math.isfinite(t) or t < 0:
+            raise DestinationError(f"travel_time_s({h.id!r}): expected seconds >= 0 or None, got {t!r}")
+        reachable.append((float(t), h))
+    reachable.sort(key=_by_time_then_id)
+    return reachable
+
+
+def _by_time_then_id(th: tuple[float, HospitalLike]) -> tuple[float, str]:
+    return th[0], th[1].id
+
+
+# The kinds of hospital the policy looks for (`_policy` reads the nearest of each, and nothing else).
+def _has_ed(h: HospitalLike) -> bool:
+    return "ed" in h.capabilities
+
+
+def _has_lysis(h: HospitalLike) -> bool:
+    return "thrombolysis" in h.capabilities
+
+
+def _has_evt(h: HospitalLike) -> bool:
+    return "thrombectomy" in h.capabilities
+
+
+def _has_pci_24_7(h: HospitalLike) -> bool:
+    return "pci" in h.capabilities and h.pci_24_7
+
+
+def _has_pci(h: HospitalLike) -> bool:
+    return "pci" in h.capabilities
+
+
+def _pci_kind(c: DestinationConfig) -> Callable[[HospitalLike], bool]:
+    return _has_pci_24_7 if c.require_pci_24_7 else _has_pci
+
+
+def _kinds(c: DestinationConfig) -> tuple[Callable[[HospitalLike], bool], ...]:
+    return (_has_ed, _has_lysis, _pci_kind(c), _has_evt)
+
+
 def _nearest(reachable: Ranked, ok: Callable[[HospitalLike], bool]) -> tuple[float, HospitalLike] | None:
-    return next(((t, h) for t, h in reachable if ok(h)), None)
+    for th in reachable:
+        if ok(th[1]):
+            return th
+    return None
 
 
-def _decision(h: HospitalLike, code: ReasonCode, *, bypass_ed: bool = False, transfer_to: str | None = None,
-              fmc_to_device_s: float | None = None, **fmt: Any) -> DestinationDecision:
-    return DestinationDecision(h.id, code, code.zh.format(**fmt), code.en.format(**fmt), bypass_ed, transfer_to,
-                               expected_fmc_to_device_s=fmc_to_device_s)
+def _policy(p: DestinationInput, reachable: Ranked, c: DestinationConfig, alternatives: list[Alternative]) -> DestinationDecision:
+    def decide(h: HospitalLike, code: ReasonCode, *, bypass_ed: bool = False, transfer_to: str | None = None,
+               fmc_to_device_s: float | None = None, **fmt: Any) -> DestinationDecision:
+        zh, en = (code.zh.format(**fmt), code.en.format(**fmt)) if fmt else (code.zh, code.en)
+        return DestinationDecision(h.id, code, zh, en, bypass_ed, transfer_to, alternatives, fmc_to_device_s, h.id)
 
-
-def _policy(p: DestinationInput, reachable: Ranked, c: DestinationConfig) -> DestinationDecision:
-    ed = _nearest(reachable, lambda h: "ed" in h.capabilities)
+    ed = _nearest(reachable, _has_ed)
     fallback = ed or reachable[0]
-    lysis = _nearest(reachable, lambda h: "thrombolysis" in h.capabilities)
+    lysis = _nearest(reachable, _has_lysis)
 
     if p.complaint == "chest_pain" and p.stemi:
-        pci = _nearest(reachable, lambda h: "pci" in h.capabilities and (h.pci_24_7 or not c.require_pci_24_7))
+        pci = _nearest(reachable, _pci_kind(c))
         limit_min = round(c.fmc_to_device_limit_s / 60)
         if pci is None:
             if lysis is None:
-                return _decision(fallback[1], ReasonCode.NO_CAPABLE_REACHABLE)
-            return _decision(lysis[1], ReasonCode.NO_PCI_REACHABLE)
+                return decide(fallback[1], ReasonCode.NO_CAPABLE_REACHABLE)
+            return decide(lysis[1], ReasonCode.NO_PCI_REACHABLE)
         d2d = c.door_to_device_bypass_s if p.field_cathlab_activated else c.door_to_device_prenotified_s
         expected = p.fmc_elapsed_s + p.scene_time_left_s + pci[0] + d2d
         if expected <= c.fmc_to_device_limit_s:
-            return _decision(pci[1], ReasonCode.DIRECT_PCI, bypass_ed=p.field_cathlab_activated,
-                             fmc_to_device_s=expected, limit=limit_min)
+            return decide(pci[1], ReasonCode.DIRECT_PCI, bypass_ed=p.field_cathlab_activated,
+                          fmc_to_device_s=expected, limit=limit_min)
         if lysis is None or lysis[1].id == pci[1].id:
-            return _decision(pci[1], ReasonCode.PCI_OVER_LIMIT, bypass_ed=p.field_cathlab_activated,
-                             fmc_to_device_s=expected, limit=limit_min)
+            return decide(pci[1], ReasonCode.PCI_OVER_LIMIT, bypass_ed=p.field_cathlab_activated,
+                          fmc_to_device_s=expected, limit=limit_min)
         # The transfer target is the PCI center nearest the patient: the policy only has travel
         # times from the patient; in a county the two are the same center.
-        return _decision(lysis[1], ReasonCode.LYSIS_THEN_TRANSFER, transfer_to=pci[1].id,
-                         fmc_to_device_s=expected, limit=limit_min)
+        return decide(lysis[1], ReasonCode.LYSIS_THEN_TRANSFER, transfer_to=pci[1].id,
+                      fmc_to_device_s=expected, limit=limit_min)
 
     if p.complaint == "stroke":
         if lysis is None:
-            return _decision(fallback[1], ReasonCode.NO_CAPABLE_REACHABLE)
+            return decide(fallback[1], ReasonCode.NO_CAPABLE_REACHABLE)
         within_window = p.lkw_elapsed_s is not None and p.lkw_elapsed_s <= c.lkw_limit_s
         if lvo_screen_positive(p, c) and within_window:
-            evt = _nearest(reachable, lambda h: "thrombectomy" in h.capabilities)
+            evt = _nearest(reachable, _has_evt)
             if evt is not None and evt[0] - lysis[0] <= c.thrombectomy_extra_limit_s:
-                return _decision(evt[1], ReasonCode.LVO_THROMBECTOMY, extra=round(c.thrombectomy_extra_limit_s / 60))
-            return _decision(lysis[1], ReasonCode.LVO_NEAREST_LYSIS, transfer_to=evt[1].id if evt else None)
-        return _decision(lysis[1], ReasonCode.STROKE_NEAREST_LYSIS)
+                return decide(evt[1], ReasonCode.LVO_THROMBECTOMY, extra=round(c.thrombectomy_extra_limit_s / 60))
+            return decide(lysis[1], ReasonCode.LVO_NEAREST_LYSIS, transfer_to=evt[1].id if evt else None)
+        return decide(lysis[1], ReasonCode.STROKE_NEAREST_LYSIS)
 
     if ed is None:
-        return _decision(fallback[1], ReasonCode.NO_CAPABLE_REACHABLE)
-    return _decision(ed[1], ReasonCode.NEAREST_ED)
+        return decide(fallback[1], ReasonCode.NO_CAPABLE_REACHABLE)
+    return decide(ed[1], ReasonCode.NEAREST_ED)

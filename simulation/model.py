@@ -1,7 +1,9 @@
 """The SimPy model: calls arrive, the dispatch policy picks a unit, units drive, treat, transport, return.
 
-One SimPy process per call; units are plain records whose status follows the dispatch model's
-`UnitStatus`. The choices are the live service's own functions, imported:
+Each call is a chain of SimPy timeouts whose callbacks carry it on (received, decided, on scene,
+at the hospital, unit freed): the events of a process per call, in the same order, without a
+generator to resume at each step. Units are plain records whose status follows the dispatch
+model's `UnitStatus`. The choices are the live service's own functions, imported:
 
 - the unit: `dispatch.policy.rank_units` on the travel estimates of the assignable units
   (at the station: from the station; driving back: from where the unit is, see
@@ -15,8 +17,13 @@ Only the best option is needed, so `rank_units` is given the units that can poss
 than ``preference_margin_s`` behind the fastest, nor one alike in time, status and capability
 to a unit with a lower id (ties go to the lowest id); with a single such unit there is nothing
 to rank. `tests/simulation/test_policy_use.py` checks the pick against the unfiltered ranking.
-Destinations of non-STEMI patients depend only on the scene and the screening flags, and the
-policy is a pure function: they are cached per scene.
+For the same reason stations are looked at nearest first and no further than that margin, and
+a unit on its way back is timed exactly only when it may be within it (`limit_s` of
+`TravelModel.returning_to_point_s`).
+`choose_destination` is given, per scene, only the hospitals that can be chosen from there
+(`centers.destination.deciding_hospitals`: the same decision as from all of them). Destinations
+of non-STEMI patients depend only on the scene and the screening flags, and the policy is a pure
+function: they are cached per scene.
 
 With ``config.move_up`` set, the move-up rule `dispatch.moveup.propose_moveup` is asked after
 every change of the fleet (a unit sent, freed, or arrived at a station) and its proposals are
@@ -31,12 +38,18 @@ import heapq
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import simpy
 
-from centers.destination import DestinationConfig, DestinationInput, ReasonCode, choose_destination
+from centers.destination import (
+    DestinationConfig,
+    DestinationInput,
+    ReasonCode,
+    choose_destination,
+    deciding_hospitals,
+)
 from dispatch.model import Call, Capability, UnitStatus
 from dispatch.moveup import IdleUnit, Post, propose_moveup
 from dispatch.policy import Candidate, DispatchConfig, rank_units
@@ -121,6 +134,8 @@ class Scenario:
             object.__setattr__(self, "dispatch", replace(self.dispatch, max_eta_s=None))
 
         object.__setattr__(self, "_destination_cache", {})
+        object.__setattr__(self, "_deciding_cache", {})
+        object.__setattr__(self, "_station_order_cache", {})
 
     def __reduce__(self) -> tuple[Any, ...]:
         # DispatchConfig holds a read-only mapping view, which does not pickle: send its fields.
@@ -230,8 +245,15 @@ class Simulation:
         # Free units: at their station, grouped by (station, capability) in unit id order (only
         # the first of a group can rank first: the policy breaks ties by unit id); on their way back.
         self.at_station: dict[tuple[int, Capability], list[_UnitState]] = {}
+        # A group for every (station, capability) a unit may wait at (move-up posts are stations).
+        capabilities = sorted({u.spec.capability for u in self.units}, key=lambda c: c.value)
+        for base in sorted({u.spec.base_site for u in self.units}):
+            for capability in capabilities:
+                self.at_station[(base, capability)] = []
         for u in sorted(self.units, key=lambda unit: unit.spec.id):
-            self.at_station.setdefault((u.base, u.spec.capability), []).append(u)
+            self.at_station[(u.base, u.spec.capability)].append(u)
+        # Per demand point, the groups nearest first (shared by the scenario's replications).
+        self._station_order: dict[int, list[tuple[float, tuple[int, Capability]]]] = scenario._station_order_cache
         self.returning: dict[int, _UnitState] = {}
         self.n_free = len(self.units)
         self.queue: list[tuple[Any, int, simpy.Event]] = []
@@ -244,6 +266,9 @@ class Simulation:
         # Destinations depend only on the scene and the flags (the policy is pure): shared by
         # every replication of the scenario run in this process.
         self._dest_cache: dict[tuple[int, int, bool, bool], Any] = scenario._destination_cache
+        # Per scene, the hospitals the policy can choose from (`deciding_hospitals`): the same
+        # decisions as from all hospitals, with a handful to time and sort instead of all.
+        self._deciding: dict[int, tuple[tuple[Any, ...], Any]] = scenario._deciding_cache
         self._station_rows = travel.point_rows()
         n = plan.n
         # Plain lists: per-call reads and writes of numpy scalars would dominate the run time.
@@ -278,45 +303,66 @@ class Simulation:
 
     def run(self) -> None:
         """Run until every call is served and every job finished."""
-        self.env.process(self._arrivals())
+        if self._t:
+            delay = self._t[0] - self.env.now
+            if delay > 0:
+                self.env.timeout(delay).callbacks.append(lambda _event: self._receive(0))
+            else:
+                self._receive(0)
         self.env.run()
 
     def _note(self, who: str, what: str) -> None:
         if self.log is not None:
             self.log.append((round(self.env.now, 6), who, what))
 
-    def _arrivals(self) -> Iterator[simpy.Event]:
-        env = self.env
-        for i, t in enumerate(self._t):
-            delay = t - env.now
-            if delay > 0:
-                yield env.timeout(delay)
-            env.process(self._call(i))
+    # A call is a chain of SimPy timeouts whose callbacks carry it on (received → ready →
+    # alerted → on scene until done → at the hospital until handed over → unit freed): the same
+    # events in the same order as a process per call, without a generator to resume at each step.
 
-    def _call(self, i: int) -> Iterator[simpy.Event]:
-        env, rec = self.env, self.rec
+    def _receive(self, i: int) -> None:
+        """Receive call ``i`` (due now) and every call due at the same instant; wait for the next."""
+        env, t = self.env, self._t
+        due = [i]
+        j = i + 1
+        while j < len(t) and not t[j] - env.now > 0:
+            due.append(j)
+            j += 1
+        if j < len(t):
+            # Scheduled before the calls received now act: simultaneous events keep their order.
+            env.timeout(t[j] - env.now).callbacks.append(lambda _event: self._receive(j))
+        for k in due:
+            if self.log is not None:
+                self._note(f"call{k}", "received")
+            processing = self._processing[k]
+            if processing > 0:
+                env.timeout(processing).callbacks.append(lambda _event, k=k: self._ready(k))
+            else:
+                self._ready(k)
+
+    def _ready(self, i: int) -> None:
+        """Decide call ``i`` (its processing done): alert the unit the policy picks, or queue it."""
+        ready = self.env.now
+        choice = self._choose(i, self._point[i])
+        if choice is not None:
+            self._alert(i, ready, choice)
+            return
         p = self._point[i]
-        logging = self.log is not None
-        if logging:
-            self._note(f"call{i}", "received")
-        processing = self._processing[i]
-        if processing > 0:
-            yield env.timeout(processing)
-        ready = env.now
-        choice = self._choose(i, p)
-        if choice is None:
-            event = env.event()
-            call = Call(
-                id=f"c{i}",
-                location=(float(self.travel.points.lon[p]), float(self.travel.points.lat[p])),
-                complaint=self.plan.complaints[self._complaint[i]],
-                priority=self._priority[i],
-                received_at=EPOCH + timedelta(seconds=self._t[i]),
-            )
-            heapq.heappush(self.queue, (call.queue_key, i, event))
-            if logging:
-                self._note(f"call{i}", "queued")
-            choice = yield event
+        event = self.env.event()
+        call = Call(
+            id=f"c{i}",
+            location=(float(self.travel.points.lon[p]), float(self.travel.points.lat[p])),
+            complaint=self.plan.complaints[self._complaint[i]],
+            priority=self._priority[i],
+            received_at=EPOCH + timedelta(seconds=self._t[i]),
+        )
+        heapq.heappush(self.queue, (call.queue_key, i, event))
+        event.callbacks.append(lambda ev: self._alert(i, ready, ev.value))
+        if self.log is not None:
+            self._note(f"call{i}", "queued")
+
+    def _alert(self, i: int, ready: float, choice: tuple[_UnitState, float, UnitStatus]) -> None:
+        """Send the unit of ``choice`` to call ``i``, decided at ``ready``."""
+        env, rec = self.env, self.rec
         unit, travel_s, status = choice
         wait = env.now - ready
         turnout = self._turnout[status][i]
@@ -325,35 +371,46 @@ class Simulation:
         rec["status_at_alert"][i] = self._status_code[status]
         rec["turnout_s"][i] = turnout
         rec["travel_s"][i] = travel_s
-        if logging:
+        if self.log is not None:
             self._note(unit.spec.id, f"alerted for call{i} ({status.value}, travel {travel_s:.1f})")
-        # Nothing happens on arrival that another process could see: one event for the drive
+        # Nothing happens on arrival that another call could see: one event for the drive
         # and the time on scene.
         on_scene = self._on_scene[i]
         rec["response_s"][i] = env.now + turnout + travel_s - self._t[i]
-        if logging:
-            self.log.append((round(env.now + turnout + travel_s, 6), unit.spec.id, f"on scene call{i}"))  # type: ignore[union-attr]
-        yield env.timeout(turnout + travel_s + on_scene)
-        if self._transport[i]:
-            decision = self._destination(i, p, on_scene)
-            h_site = self.hospital_sites[decision.hospital_id]
-            transport_s = float(self.p2s[p, h_site])
-            handover = self._handover[i]
-            rec["transported"][i] = True
-            rec["hospital"][i] = self.hospital_index[decision.hospital_id]
-            rec["reason"][i] = _REASON_INDEX[decision.reason_code]
-            rec["transport_s"][i] = transport_s
-            rec["handover_s"][i] = handover
-            if decision.expected_fmc_to_device_s is not None:
-                rec["fmc_to_device_s"][i] = decision.expected_fmc_to_device_s
-                rec["stemi"][i] = True
-            if logging:
-                self._note(unit.spec.id, f"transporting call{i} to {decision.hospital_id}")
-            yield env.timeout(transport_s + handover)
-            self._release(unit, origin_site=h_site, origin_point=None)
-        else:
+        if self.log is not None:
+            self.log.append((round(env.now + turnout + travel_s, 6), unit.spec.id, f"on scene call{i}"))
+        env.timeout(turnout + travel_s + on_scene).callbacks.append(
+            lambda _event: self._leave_scene(i, ready, wait, unit, on_scene)
+        )
+
+    def _leave_scene(self, i: int, ready: float, wait: float, unit: _UnitState, on_scene: float) -> None:
+        """Transport the patient of call ``i`` to the hospital the policy chooses, or free the unit."""
+        rec = self.rec
+        p = self._point[i]
+        if not self._transport[i]:
             self._release(unit, origin_site=None, origin_point=p)
-        rec["job_s"][i] = env.now - ready - wait
+            rec["job_s"][i] = self.env.now - ready - wait
+            return
+        decision = self._destination(i, p, on_scene)
+        h_site = self.hospital_sites[decision.hospital_id]
+        transport_s = float(self.p2s[p, h_site])
+        handover = self._handover[i]
+        rec["transported"][i] = True
+        rec["hospital"][i] = self.hospital_index[decision.hospital_id]
+        rec["reason"][i] = _REASON_INDEX[decision.reason_code]
+        rec["transport_s"][i] = transport_s
+        rec["handover_s"][i] = handover
+        if decision.expected_fmc_to_device_s is not None:
+            rec["fmc_to_device_s"][i] = decision.expected_fmc_to_device_s
+            rec["stemi"][i] = True
+        if self.log is not None:
+            self._note(unit.spec.id, f"transporting call{i} to {decision.hospital_id}")
+        self.env.timeout(transport_s + handover).callbacks.append(lambda _event: self._handed_over(i, ready, wait, unit, h_site))
+
+    def _handed_over(self, i: int, ready: float, wait: float, unit: _UnitState, h_site: int) -> None:
+        """Free the unit of call ``i`` at the hospital."""
+        self._release(unit, origin_site=h_site, origin_point=None)
+        self.rec["job_s"][i] = self.env.now - ready - wait
 
     # ------------------------------------------------------------------ decisions
 
@@ -363,19 +420,39 @@ class Simulation:
             return None
         now = self.env.now
         row = self._station_rows[p]
-        travel = self.travel
         max_eta = self.max_eta_s
+        turnout = self.policy_turnout
         at_station = UnitStatus.AVAILABLE_AT_STATION
+        station_turnout = turnout[at_station]
+        margin = self.dispatch.preference_margin_s
         options: list[tuple[float, UnitStatus, _UnitState]] = []
-        for (base, _), group in self.at_station.items():
-            if group:
-                t = row[base]
+        fastest = math.inf  # the best estimate so far, travel + the policy's turnout
+        order = self._station_order.get(p)
+        if order is None:
+            order = self._station_order[p] = self._stations_nearest_first(p)
+        groups = self.at_station
+        for t, key in order:
+            # Nearest first: past the margin of the first unit found, none can rank first (`best_option`).
+            if t == math.inf or (max_eta is not None and t > max_eta) or t + station_turnout > fastest + margin:
+                break
+            group = groups[key]
+            if not group:
+                continue
+            options.append((t, at_station, group[0]))
+            if t + station_turnout < fastest:
+                fastest = t + station_turnout
+        if self.returning:
+            returning_to_point_s = self.travel.returning_to_point_s
+            for u in self.returning.values():
+                status = u.status
+                # Only a unit within the margin of the fastest can rank first (`best_option`):
+                # the travel model may answer inf for one surely beyond (1 s spare for rounding).
+                limit = fastest + margin - turnout[status] + 1.0
+                t = returning_to_point_s(u.origin_site, u.origin_point, u.base, now - u.trip_start, p, limit_s=limit)
                 if t != math.inf and (max_eta is None or t <= max_eta):
-                    options.append((t, at_station, group[0]))
-        for u in self.returning.values():
-            t = travel.returning_to_point_s(u.origin_site, u.origin_point, u.base, now - u.trip_start, p)
-            if t != math.inf and (max_eta is None or t <= max_eta):
-                options.append((t, u.status, u))
+                    options.append((t, status, u))
+                    if t + turnout[status] < fastest:
+                        fastest = t + turnout[status]
         best = best_option(self._priority[i], options, lambda u: self._candidate(u, now), self.dispatch, self.policy_turnout)
         if best is None:
             return None
@@ -383,6 +460,11 @@ class Simulation:
         status = unit.status
         self._take(unit)
         return unit, t, status
+
+    def _stations_nearest_first(self, p: int) -> list[tuple[float, tuple[int, Capability]]]:
+        """Return the groups of units waiting at a station (their keys), nearest to point ``p`` first."""
+        row = self._station_rows[p]
+        return sorted(((row[key[0]], key) for key in self.at_station), key=lambda tk: tk[0])
 
     def _candidate(self, u: _UnitState, now: float) -> Candidate:
         if u.status is UnitStatus.AVAILABLE_AT_STATION:
@@ -435,17 +517,25 @@ class Simulation:
             )
         else:
             patient = DestinationInput(complaint=complaint)
-        row = self.p2s[p]
-        sites = self.hospital_sites
-
-        def transport_time_s(hospital_id: str) -> float | None:
-            t = float(row[sites[hospital_id]])
-            return t if math.isfinite(t) else None
-
-        decision = choose_destination(patient, self.hospitals, transport_time_s, config=self.scenario.destination)
+        deciding = self._deciding.get(p)
+        if deciding is None:
+            deciding = self._deciding[p] = self._deciding_at(p)
+        decision = choose_destination(patient, deciding[0], deciding[1], config=self.scenario.destination)
         if not stemi:
             self._dest_cache[key] = decision
         return decision
+
+    def _deciding_at(self, p: int) -> tuple[tuple[Any, ...], Any]:
+        """Return the hospitals that can be chosen from point ``p`` and their transport times."""
+        row = self.p2s[p].tolist()
+        sites = self.hospital_sites
+
+        def transport_time_s(hospital_id: str) -> float | None:
+            t = row[sites[hospital_id]]
+            return t if t != math.inf else None
+
+        deciding = deciding_hospitals(self.hospitals, transport_time_s, config=self.scenario.destination)
+        return deciding, {h.id: transport_time_s(h.id) for h in deciding}.get
 
     def _release(self, unit: _UnitState, *, origin_site: int | None, origin_point: int | None) -> None:
         """Free ``unit`` where it is (a hospital or the scene): it drives back, assignable on the way."""
@@ -482,7 +572,7 @@ class Simulation:
         unit.status = UnitStatus.AVAILABLE_AT_STATION
         unit.origin_site = unit.origin_point = None
         del self.returning[unit.index]
-        group = self.at_station.setdefault((unit.base, unit.spec.capability), [])
+        group = self.at_station[(unit.base, unit.spec.capability)]
         bisect.insort(group, unit, key=lambda u: u.spec.id)
         self._note(unit.spec.id, "at station")
         if self.move_up is not None:
@@ -619,10 +709,15 @@ def best_option(
     """
     if not options:
         return None
+    if len(options) == 1:
+        return options[0][2], options[0][0]  # nothing to rank: a ranking of one unit is that unit
     turnout = dispatch.turnout_s if turnout_s is None else turnout_s
     totals = [t + turnout[status] for t, status, _ in options]
     limit = min(totals) + dispatch.preference_margin_s
-    kept = [(t, u, candidate(u)) for (t, _, u), total in zip(options, totals) if total <= limit]
+    near = [(t, u) for (t, _, u), total in zip(options, totals) if total <= limit]
+    if len(near) == 1:
+        return near[0][1], near[0][0]
+    kept = [(t, u, candidate(u)) for t, u in near]
     if len(kept) > 1:
         # Units alike in all the policy reads (time, status, capability) tie, and ties go to the
         # lowest unit id: the others cannot rank first (e.g. five ambulances at one station).

@@ -22,6 +22,7 @@ is at the base or still at the hospital it left. ``bench/simulation.py`` measure
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -156,7 +157,9 @@ class TravelModel:
         key = (a, b)
         t = self._point_to_point_cache.get(key)
         if t is None:
-            t = float(np.min(self.point_to_site_s[a] + self.site_to_point_s[:, b]))
+            if self._point_rows is None:
+                self.point_rows()
+            t = float((self.point_to_site_s[a] + self._to_point_t[b]).min())  # row b: contiguous
             self._point_to_point_cache[key] = t
         return t
 
@@ -172,14 +175,40 @@ class TravelModel:
         return self._p2s_rows[origin_point][base]
 
     def returning_to_point_s(
-        self, origin_site: int | None, origin_point: int | None, base: int, elapsed_s: float, point: int
+        self,
+        origin_site: int | None,
+        origin_point: int | None,
+        base: int,
+        elapsed_s: float,
+        point: int,
+        *,
+        limit_s: float | None = None,
     ) -> float:
         """Estimate the time from a unit ``elapsed_s`` into its return trip to demand ``point``.
 
         The best of "carry on via the base" and "turn around via the origin" (see the module
         docstring); subclasses with a road network also try every site from the unit's node.
+
+        Parameters
+        ----------
+        origin_site, origin_point
+            Where the trip started (one of the two is None).
+        base
+            The site the unit drives back to.
+        elapsed_s
+            Time driven so far.
+        point
+            The demand point.
+        limit_s
+            When given, an estimate that is surely above it may be answered with ``inf`` (the
+            caller needs no more than that it is too far): this saves the search via sites.
         """
-        total = self.trip_time_s(origin_site, origin_point, base)
+        if self._point_rows is None:
+            self.point_rows()
+        if origin_site is not None:
+            total = self._s2s_rows[origin_site][base]
+        else:
+            total = self._p2s_rows[origin_point][base]  # type: ignore[index]
         elapsed = min(max(elapsed_s, 0.0), total)
         row = self._point_rows[point]  # type: ignore[index]
         carry_on = (total - elapsed) + row[base]
@@ -187,7 +216,7 @@ class TravelModel:
             back = elapsed + row[origin_site]
         else:
             back = elapsed + self.point_to_point_s(origin_point, point)  # type: ignore[arg-type]
-        return min(carry_on, back)
+        return back if back < carry_on else carry_on
 
     def returning_position(
         self, origin_site: int | None, origin_point: int | None, base: int, elapsed_s: float
@@ -252,12 +281,18 @@ class NetworkTravelModel(TravelModel):
             self._via_to_point = np.ascontiguousarray(np.concatenate([self.site_to_point_s, self.landmark_to_point_s]).T)
         else:
             self._via_to_point = np.ascontiguousarray(self.site_to_point_s.T)
+        # Floors of the way via a site or landmark: from a node to the nearest, from the nearest
+        # to a point. Their sum bounds every way via from below, so most estimates need no search.
+        self._node_floor = self._node_rows.min(axis=1).tolist() if self._node_rows.shape[1] else []
+        self._point_floor = self._via_to_point.min(axis=1).tolist() if self._via_to_point.shape[1] else []
+        # Per return trip ``(origin_site, origin_point, base)``: its time, path and times left.
+        self._trips: dict[tuple[int | None, int | None, int], tuple[float, list[int], list[float]]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state["_paths"] = {}
-        state.pop("_node_rows", None)
-        state.pop("_via_to_point", None)
+        for name in ("_node_rows", "_via_to_point", "_node_floor", "_point_floor", "_trips"):
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -288,6 +323,20 @@ class NetworkTravelModel(TravelModel):
         self._paths[key] = (nodes, neg_left)
         return nodes, neg_left
 
+    def _trip(
+        self, origin_site: int | None, origin_point: int | None, base: int
+    ) -> tuple[float, list[int], list[float]]:
+        """Return the time of a return trip, the nodes of its path and minus the time left at each."""
+        key = (origin_site, origin_point, base)
+        trip = self._trips.get(key)
+        if trip is None:
+            if base not in self.site_node:
+                raise ScenarioError(f"site {self.sites[base].id!r}: no return paths were prepared for it")
+            start = self.site_node[base][origin_site] if origin_site is not None else self.point_node[base][origin_point]
+            nodes, neg_left = self.path(int(start), base)
+            trip = self._trips[key] = (self.trip_time_s(origin_site, origin_point, base), nodes, neg_left)
+        return trip
+
     def _node_at(
         self, origin_site: int | None, origin_point: int | None, base: int, elapsed_s: float
     ) -> tuple[int, float] | None:
@@ -295,11 +344,8 @@ class NetworkTravelModel(TravelModel):
 
         None once the unit is past the last node (on the final stretch to the base).
         """
-        if base not in self.site_node:
-            raise ScenarioError(f"site {self.sites[base].id!r}: no return paths were prepared for it")
-        start = int(self.site_node[base][origin_site] if origin_site is not None else self.point_node[base][origin_point])
-        nodes, neg_left = self.path(start, base)
-        remaining = self.trip_time_s(origin_site, origin_point, base) - elapsed_s
+        total, nodes, neg_left = self._trip(origin_site, origin_point, base)
+        remaining = total - elapsed_s
         # The time left decreases along the path: the first node with no more than ``remaining`` left.
         i = bisect.bisect_left(neg_left, -remaining)
         if i >= len(nodes):
@@ -307,7 +353,14 @@ class NetworkTravelModel(TravelModel):
         return nodes[i], max(remaining + neg_left[i], 0.0)
 
     def returning_to_point_s(
-        self, origin_site: int | None, origin_point: int | None, base: int, elapsed_s: float, point: int
+        self,
+        origin_site: int | None,
+        origin_point: int | None,
+        base: int,
+        elapsed_s: float,
+        point: int,
+        *,
+        limit_s: float | None = None,
     ) -> float:
         """Estimate as :meth:`TravelModel.returning_to_point_s`, also on to the next node, then via any site or landmark."""
         bound = super().returning_to_point_s(origin_site, origin_point, base, elapsed_s, point)
@@ -315,8 +368,15 @@ class NetworkTravelModel(TravelModel):
         if ahead is None:
             return bound
         node, to_node_s = ahead
-        via = to_node_s + float(np.min(self._node_rows[node] + self._via_to_point[point]))
-        return min(bound, via)
+        # No way via a site or landmark is shorter than via the nearest of each (float rounding
+        # is monotonic, so this holds for the computed sums too): skip the search when it cannot help.
+        floor = to_node_s + (self._node_floor[node] + self._point_floor[point])
+        if floor >= bound:
+            return bound
+        if limit_s is not None and floor > limit_s and bound > limit_s:
+            return math.inf
+        via = to_node_s + float((self._node_rows[node] + self._via_to_point[point]).min())
+        return via if via < bound else bound
 
     def returning_position(
         self, origin_site: int | None, origin_point: int | None, base: int, elapsed_s: float

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from tests.centers.centers_testlib import Hospital
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from centers.destination import (COMPLAINTS, DestinationConfig, DestinationInput, ReasonCode, choose_destination,
-                                 lvo_screen_positive)
+                                 deciding_hospitals, lvo_screen_positive)
 from centers.errors import DestinationError
 
 MIN = 60.0
@@ -188,3 +190,34 @@ def test_decisions_are_reachable_and_consistent(patient, hospitals, tt):
     if d.reason_code is ReasonCode.NEAREST_ED:
         nearest_ed = min(table[h] for h in table if table[h] is not None and "ed" in caps[h])
         assert table[d.hospital_id] == nearest_ed
+
+
+_time = st.one_of(st.none(), st.sampled_from([0.0, 600.0, 900.0, 1500.0]), st.floats(0, 7200))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_patient, st.lists(_hospital, min_size=1, max_size=8, unique_by=lambda h: h.id),
+       st.lists(_time, min_size=8, max_size=8), st.booleans())
+def test_the_deciding_hospitals_give_the_decision_of_all(patient, hospitals, tt, require_pci_24_7):
+    table = {h.id: t for h, t in zip(hospitals, tt)}
+    config = DestinationConfig(require_pci_24_7=require_pci_24_7)
+    few = deciding_hospitals(hospitals, table.get, config=config)
+    if all(v is None for v in table.values()):
+        assert few == ()
+        return
+    full = choose_destination(patient, hospitals, table.get, config=config)
+    short = choose_destination(patient, few, table.get, config=config)
+    # At most the nearest of each kind the policy reads (ED, lysis, PCI, thrombectomy) and the nearest of all.
+    assert 1 <= len(few) <= 5
+    assert dataclasses.replace(short, alternatives=full.alternatives) == full
+    kept = {h.id for h in few}
+    assert short.alternatives == [a for a in full.alternatives if a.hospital_id in kept]
+
+
+def test_deciding_hospitals_are_the_nearest_of_each_kind():
+    travel = times(renmin=30, liushahe_hc=10, clinic=2, daytime=20)
+    # Clinic: nearest of all; liushahe: nearest ED and lysis; renmin: 24/7 PCI and thrombectomy.
+    assert [h.id for h in deciding_hospitals(HOSPITALS, travel)] == ["clinic", "liushahe-hc", "renmin"]
+    daytime_ok = DestinationConfig(require_pci_24_7=False)
+    assert [h.id for h in deciding_hospitals(HOSPITALS, travel, config=daytime_ok)] == [
+        "clinic", "liushahe-hc", "daytime", "renmin"]

@@ -104,12 +104,44 @@ def test_estimate_at_a_node_is_never_below_the_routers_time(grid_travel) -> None
             assert travel.returning_to_point_s(2, None, 0, elapsed, point) >= exact - 1e-3
 
 
+@settings(max_examples=120, deadline=None)
+@given(point=st.integers(0, 11), base=st.integers(0, 1), share=st.floats(0.0, 1.0), from_hospital=st.booleans(),
+       limit=st.floats(0.0, 2000.0))
+def test_estimate_is_the_best_of_three_ways_and_a_limit_drops_only_what_is_beyond(
+    grid_travel, point, base, share, from_hospital, limit
+) -> None:
+    _, travel = grid_travel
+    origin_site, origin_point = (2, None) if from_hospital else (None, (point + 5) % 12)
+    total = travel.trip_time_s(origin_site, origin_point, base)
+    elapsed = share * total
+    estimate = travel.returning_to_point_s(origin_site, origin_point, base, elapsed, point)
+    # The module docstring's three ways, every site and landmark tried (no shortcut).
+    carry_on = (total - elapsed) + travel.site_to_point_s[base, point]
+    if origin_site is not None:
+        back = elapsed + travel.site_to_point_s[origin_site, point]
+    else:
+        back = elapsed + travel.point_to_point_s(origin_point, point)
+    expected = min(carry_on, back)
+    ahead = travel._node_at(origin_site, origin_point, base, elapsed)
+    if ahead is not None:
+        node, to_node_s = ahead
+        via = np.concatenate([
+            travel.node_to_site_s[:, node].astype(float) + travel.site_to_point_s[:, point],
+            travel.node_to_landmark_s[:, node].astype(float) + travel.landmark_to_point_s[:, point],
+        ])  # fmt: skip
+        expected = min(expected, to_node_s + float(via.min()))
+    assert estimate == expected
+    limited = travel.returning_to_point_s(origin_site, origin_point, base, elapsed, point, limit_s=limit)
+    assert limited == estimate or (limited == math.inf and estimate > limit)
+
+
 def test_matrix_model_turns_around_or_carries_on() -> None:
     travel = tiny_travel()
     travel.point_rows()
     # From H (site 2) back to A (site 0), 200 s; 50 s in, to p2: carry on 150 + 900, back 50 + 1000.
     assert travel.returning_to_point_s(2, None, 0, 50.0, 2) == 1050.0
     assert travel.returning_to_point_s(2, None, 0, 0.0, 1) == 600.0
+    assert travel.returning_to_point_s(2, None, 0, 50.0, 2, limit_s=10.0) == 1050.0  # no search to skip
     lon, lat = travel.returning_position(2, None, 0, 100.0)
     assert math.isclose(lon, 112.0) and math.isclose(lat, 28.005)
 
