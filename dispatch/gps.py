@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
+from urllib.parse import unquote_plus
 
 from ems.errors import EmsError
 
@@ -281,6 +282,27 @@ def parse_json_fix(item: Any, where: str) -> Fix:
 
 
 # -- OsmAnd (Traccar Client) -------------------------------------------------------------------
+
+def parse_query(raw: str) -> dict[str, str]:
+    """Parse a URL query string (or a form body) into ``{name: value}``.
+
+    Decoded as HTML forms are (``%XX`` escapes, ``+`` for a space); a name given twice keeps its
+    first value; a name without ``=`` has the value ``""``. Only parts holding an escape are
+    decoded: a device's query is usually plain numbers.
+    """
+    params: dict[str, str] = {}
+    if not raw:
+        return params
+    for part in raw.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        if name not in params:
+            params[name] = value
+    return params
+
 
 def parse_osmand(params: Mapping[str, str], now: datetime) -> Fix:
     """Parse an OsmAnd request's query or form parameters into a fix.

@@ -2,19 +2,21 @@
 
 An extension of `dispatch.http` (imported by `create_app`): its routes register on import and
 `setup` adds the background tasks. Fixes are handled in memory on the request (parse, filter, update
-the latest position, stream it); the store is written by a flusher about once a second, and snapping
-plus ETA run off the request path, only for units with a destination and at most once per unit
-every ``eta_interval_s``.
+the latest position, hand it to the consoles' next ``positions`` frame); the store is written by a
+flusher about once a second, the consoles' position frames leave every ``ws_position_interval_s``,
+and snapping plus ETA run off the request path, only for units with a destination and at most once
+per unit every ``eta_interval_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,14 +25,15 @@ from aiohttp import web
 
 from dispatch import gps
 from dispatch.bus import Bus, open_bus
+from dispatch.errors import ValidationError
 from dispatch.errors_http import ApiError
 from dispatch.gps import Fix, GpsError, Limits, Reject
 from dispatch.http import RUNTIME, SERVICE, UNIT_ACTORS, api, json_response, own_unit, unit_json
-from dispatch.metrics import CONTENT_TYPE, Registry
+from dispatch.metrics import CONTENT_TYPE, BoundCounter, BoundHistogram, Registry
 from dispatch.model import UnitStatus
 from dispatch.service import DispatchService
-from dispatch.store import PositionRow, StoreError
-from dispatch.ws import Hub
+from dispatch.store import PositionRow, StoreError, latest_per_unit
+from dispatch.ws import POSITION_INTERVAL_S, Hub
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,9 @@ TO_CALL = frozenset({UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE})
 TO_HOSPITAL = frozenset({UnitStatus.TRANSPORTING})
 #: Most fixes held for the store while it is unavailable (then the oldest are counted and dropped).
 MAX_PENDING_ROWS = 200_000
+#: Most history rows handed to the store in one call: the store checks each row on the event loop,
+#: so a big backlog is written in slices with other work (requests, consoles) between them.
+FLUSH_SLICE_ROWS = 5000
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class LiveConfig:
     ws_replay_events: int = 5000
     ws_ping_interval_s: float = 15.0
     ws_send_timeout_s: float = 10.0
+    ws_position_interval_s: float = POSITION_INTERVAL_S
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> LiveConfig:
@@ -83,7 +90,20 @@ class LiveConfig:
                    ws_max_events=int(lv.get("ws_max_events", cls.ws_max_events)),
                    ws_replay_events=int(lv.get("ws_replay_events", cls.ws_replay_events)),
                    ws_ping_interval_s=float(lv.get("ws_ping_interval_s", cls.ws_ping_interval_s)),
-                   ws_send_timeout_s=float(lv.get("ws_send_timeout_s", cls.ws_send_timeout_s)))
+                   ws_send_timeout_s=float(lv.get("ws_send_timeout_s", cls.ws_send_timeout_s)),
+                   ws_position_interval_s=_positive("live.ws_position_interval_s", lv.get(
+                       "ws_position_interval_s", cls.ws_position_interval_s)))
+
+
+def _positive(field: str, raw: Any) -> float:
+    """Return a setting that must be a number of seconds > 0, or raise a ValidationError naming it."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not value > 0:
+        raise ValidationError(field, f"{field}: must be a number of seconds > 0, got {raw!r}")
+    return value
 
 
 @dataclass(slots=True)
@@ -112,7 +132,10 @@ class Live:
         self._devices: dict[str, str] | None = None
         self.hub = Hub(service, self.unit_view, max_events=config.ws_max_events,
                        replay_events=config.ws_replay_events, ping_interval_s=config.ws_ping_interval_s,
-                       send_timeout_s=config.ws_send_timeout_s, metrics=registry)
+                       send_timeout_s=config.ws_send_timeout_s,
+                       position_interval_s=config.ws_position_interval_s, metrics=registry)
+        # The in-process bus has nobody to tell: skip building its messages.
+        self._bus_positions = type(bus).publish_position is not Bus.publish_position
         self.accepted = registry.counter("ems_gps_fixes_accepted_total", "GPS fixes accepted, by intake format",
                                          ["source"])
         self.rejected = registry.counter("ems_gps_fixes_rejected_total", "GPS fixes rejected, by reason",
@@ -155,10 +178,25 @@ class Live:
                           road=_road_json(live.road))
         return extras
 
+    def position_item(self, unit_id: str, live: UnitLive) -> dict[str, Any]:
+        """Return a unit's position as one object of a ``positions`` frame (docs/protocol.md)."""
+        item = gps.fix_json(unit_id, live.fix)
+        item["stale"], item["eta_s"], item["eta_target"] = live.stale, live.eta_s, live.eta_target
+        item["road"] = _road_json(live.road)
+        return item
+
     def position_message(self, unit_id: str, live: UnitLive) -> dict[str, Any]:
-        msg = {"type": "position", **gps.fix_json(unit_id, live.fix), "stale": live.stale,
-               "eta_s": live.eta_s, "eta_target": live.eta_target, "road": _road_json(live.road)}
-        return msg
+        """Return a unit's position as a ``position`` message (what the bus carries)."""
+        return {"type": "position", **self.position_item(unit_id, live)}
+
+    def announce(self, unit_id: str, live: UnitLive) -> None:
+        """Hand a unit's position to the consoles' next frame and, with a bus, to the other instances."""
+        if not self.hub.clients and not self._bus_positions:
+            return
+        item = self.position_item(unit_id, live)
+        self.hub.publish_position(unit_id, item)
+        if self._bus_positions:
+            self.bus.publish_position(unit_id, {"type": "position", **item})
 
     # -- devices ------------------------------------------------------------------------------
 
@@ -187,36 +225,42 @@ class Live:
 
     # -- intake -------------------------------------------------------------------------------
 
-    def ingest(self, unit_id: str, fixes: list[Fix], source: str) -> list[Reject | None]:
-        """Filter and take a unit's fixes (time order); return each one's reject reason or None."""
-        now = self.service.clock()
+    def ingest(self, unit_id: str, fixes: list[Fix], source: str,
+               now: datetime | None = None) -> list[Reject | None]:
+        """Filter and take a unit's fixes (time order); return each one's reject reason or None.
+
+        ``now`` is the service clock's time, read here when not given.
+        """
+        if now is None:
+            now = self.service.clock()
         limits = self.config.limits
         outcome: list[Reject | None] = [None] * len(fixes)
         order = sorted(range(len(fixes)), key=lambda i: fixes[i].at) if len(fixes) > 1 else range(len(fixes))
         live = self.units.get(unit_id)
-        taken = None
+        last = live.fix if live is not None else None
+        pending = self.pending
+        taken = 0
         for i in order:
             fix = fixes[i]
-            reason = gps.check_fix(fix, live.fix if live is not None else None, now, limits)
-            outcome[i] = reason
+            reason = gps.check_fix(fix, last, now, limits)
             if reason is not None:
+                outcome[i] = reason
                 self.rejected.inc(reason.value)
                 continue
-            self.accepted.inc(source)
-            self.pending.append(PositionRow(unit_id, fix.at, fix.lon, fix.lat, fix.speed_mps, fix.heading_deg,
-                                            fix.accuracy_m, fix.altitude_m))
+            pending.append(PositionRow(unit_id, fix.at, fix.lon, fix.lat, fix.speed_mps, fix.heading_deg,
+                                       fix.accuracy_m, fix.altitude_m))
+            last = fix
+            taken += 1
+        if taken and last is not None:
+            self.accepted.inc(source, amount=taken)
             if live is None:
-                live = self.units[unit_id] = UnitLive(fix)
+                live = self.units[unit_id] = UnitLive(last)
             else:
-                live.fix = fix
-            taken = fix
-        if taken is not None and live is not None:
+                live.fix = last
             live.stale, live.local, live.eta_due = False, True, True
             live.road = None
-            self.service.positions[unit_id] = ((taken.lon, taken.lat), taken.at)
-            message = self.position_message(unit_id, live)
-            self.hub.publish_unit(unit_id, message)
-            self.bus.publish_position(unit_id, message)
+            self.service.positions[unit_id] = ((last.lon, last.lat), last.at)
+            self.announce(unit_id, live)
         if len(self.pending) > MAX_PENDING_ROWS:
             dropped = len(self.pending) - MAX_PENDING_ROWS
             del self.pending[:dropped]
@@ -239,7 +283,7 @@ class Live:
         road = message.get("road")
         live.road = (road["lon"], road["lat"], road["distance_m"]) if road else None
         self.service.positions[unit_id] = ((fix.lon, fix.lat), fix.at)
-        self.hub.publish_unit(unit_id, self.position_message(unit_id, live))
+        self.hub.publish_position(unit_id, self.position_item(unit_id, live))
 
     def on_event(self, seq: int, event: dict[str, Any]) -> None:
         """Track what the live part depends on: new units, assignments and statuses (a listener)."""
@@ -260,18 +304,28 @@ class Live:
     # -- background work ----------------------------------------------------------------------
 
     async def flush(self) -> int:
-        """Write the waiting fixes to the store (history and latest); return how many were written."""
+        """Write the waiting fixes to the store (history and latest); return how many were written.
+
+        The latest-position table gets only the newest row of each unit, first; history goes in
+        slices of `FLUSH_SLICE_ROWS`. After a failure the rows not yet in the history wait for the
+        next try (writing a latest position again is harmless; a history row twice is not).
+        """
         if not self.pending:
             return 0
         rows, self.pending = self.pending, []
+        store = self.service.store
+        written = 0
         try:
-            await self.service.store.append_position_history(rows)
-            await self.service.store.upsert_positions(rows)
+            await store.upsert_positions(latest_per_unit(rows))
+            for start in range(0, len(rows), FLUSH_SLICE_ROWS):
+                await store.append_position_history(rows[start:start + FLUSH_SLICE_ROWS])
+                written = min(len(rows), start + FLUSH_SLICE_ROWS)
         except StoreError as e:
             self.store_failures.inc()
-            self.pending = rows + self.pending
-            log.error("position store write failed (%d rows kept for the next try): %s", len(rows), e)
-            return 0
+            self.store_rows.inc(amount=written)
+            self.pending = rows[written:] + self.pending
+            log.error("position store write failed (%d rows kept for the next try): %s", len(rows) - written, e)
+            return written
         self.store_rows.inc(amount=len(rows))
         return len(rows)
 
@@ -342,9 +396,7 @@ class Live:
             live.eta_target = target[0] if target is not None and eta is not None else None
             live.eta_s = round(eta, 1) if eta is not None else None
             self.eta_runs.inc()
-            message = self.position_message(unit_id, live)
-            self.hub.publish_unit(unit_id, message)
-            self.bus.publish_position(unit_id, message)
+            self.announce(unit_id, live)
         return len(jobs)
 
     def _compute(self, jobs: list[tuple[Any, Fix]]) -> list[tuple[tuple[float, float, float] | None, float | None]]:
@@ -421,8 +473,9 @@ async def post_positions(request: web.Request) -> web.Response:
 async def osmand(request: web.Request) -> web.Response:
     """Take one fix in the OsmAnd protocol (Traccar Client); answer 200 with an empty body."""
     live = live_of(request)
+    now = live.service.clock()
     try:
-        if request.content_type == "application/json":
+        if request.method != "GET" and request.content_type == "application/json":
             raw = await request.read()
             try:
                 fix = gps.parse_osmand_json(orjson.loads(raw))
@@ -430,20 +483,20 @@ async def osmand(request: web.Request) -> web.Response:
                 raise ApiError(400, "bad_json", f"body: not valid JSON ({e})") from e
             source = "osmand_json"
         else:
-            params = dict(request.query)
+            params = gps.parse_query(request.rel_url.raw_query_string)
             if request.method == "POST" and request.can_read_body:
                 body = await request.read()
                 if body:
                     # Traccar Client posts the fields in the query string and an empty body; a form
                     # body is read the same way, its fields winning.
                     params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-            fix = gps.parse_osmand(params, live.service.clock())
+            fix = gps.parse_osmand(params, now)
             source = "osmand"
     except GpsError as e:
         raise ApiError(400, "invalid", str(e)) from e
     unit_id = live.unit_of_device(fix.device_id or "")
     # Filtered fixes are answered 200 too: the app would otherwise resend a bad fix forever.
-    live.ingest(unit_id, [fix], source)
+    live.ingest(unit_id, [fix], source, now)
     return web.Response(status=200)
 
 
@@ -480,23 +533,32 @@ def setup(app: web.Application, config: dict[str, Any]) -> None:
                                  ["method", "route", "status"])
     requests = registry.counter("ems_http_requests_total", "HTTP requests", ["method", "route", "status"])
 
+    # The series of each (method, route, status), found once: the labels are not formatted per request.
+    series: dict[tuple[str, Any, int], tuple[BoundHistogram | None, BoundCounter]] = {}
+
     @web.middleware
     async def timing(request: web.Request, handler: Any) -> web.StreamResponse:
         start = time.perf_counter()
-        status = "500"
+        status = 500
         try:
             response = await handler(request)
-            status = str(response.status)
+            status = response.status
             return response
         except web.HTTPException as e:
-            status = str(e.status)
+            status = e.status
             raise
         finally:
             resource = request.match_info.route.resource
-            route = resource.canonical if resource is not None else "unmatched"
-            if route != "/ws":
-                latency.observe(time.perf_counter() - start, request.method, route, status)
-            requests.inc(request.method, route, status)
+            key = (request.method, resource, status)
+            bound = series.get(key)
+            if bound is None:
+                route = resource.canonical if resource is not None else "unmatched"
+                labels = (request.method, route, str(status))
+                bound = series[key] = (latency.series(*labels) if route != "/ws" else None,
+                                       requests.series(*labels))
+            if bound[0] is not None:
+                bound[0].observe(time.perf_counter() - start)
+            bound[1].inc()
 
     app.middlewares.insert(0, timing)
     app.cleanup_ctx.append(_live_ctx(config, registry))
@@ -520,7 +582,9 @@ def _live_ctx(config: dict[str, Any], registry: Registry) -> Any:
                  asyncio.create_task(_every(min(1.0, settings.eta_interval_s), live.update_etas), name="gps-eta"),
                  asyncio.create_task(_every(3600.0, live.prune, first=0.0), name="gps-prune"),
                  asyncio.create_task(_every(min(1.0, settings.ws_send_timeout_s / 4), live.hub.watchdog),
-                                     name="ws-watchdog")]
+                                     name="ws-watchdog"),
+                 asyncio.create_task(_every(settings.ws_position_interval_s, _sync(live.hub.flush_positions)),
+                                     name="ws-positions")]
         if service.write_guard is not None:
             tasks.append(asyncio.create_task(_every(settings.catch_up_interval_s, _poll_log(service)),
                                              name="log-poll"))

@@ -49,9 +49,27 @@ class Counter:
     def get(self, *label_values: str) -> float:
         return self.values.get(label_values, 0.0)
 
+    def series(self, *label_values: str) -> BoundCounter:
+        """Return the series of these label values, to count into without looking it up each time."""
+        self.values.setdefault(label_values, 0.0)
+        return BoundCounter(self.values, label_values)
+
     def lines(self) -> Iterable[str]:
         for values, count in sorted(self.values.items()):
             yield f"{self.name}{_label_text(self.labels, values)} {_num(count)}"
+
+
+class BoundCounter:
+    """One series of a `Counter` (from `Counter.series`)."""
+
+    __slots__ = ("_values", "_key")
+
+    def __init__(self, values: dict[Labels, float], key: Labels) -> None:
+        self._values, self._key = values, key
+
+    def inc(self, amount: float = 1.0) -> None:
+        """Add ``amount`` (>= 0) to the series."""
+        self._values[self._key] += amount
 
 
 class Gauge:
@@ -89,6 +107,13 @@ class Histogram:
         counts[bisect.bisect_left(self.buckets, value)] += 1
         self.sums[label_values] += value
 
+    def series(self, *label_values: str) -> BoundHistogram:
+        """Return the series of these label values, to observe into without looking it up each time."""
+        if label_values not in self.counts:
+            self.counts[label_values] = [0] * (len(self.buckets) + 1)
+            self.sums[label_values] = 0.0
+        return BoundHistogram(self, label_values)
+
     def lines(self) -> Iterable[str]:
         for values, counts in sorted(self.counts.items()):
             running = 0
@@ -98,6 +123,21 @@ class Histogram:
                 yield f"{self.name}_bucket{_label_text(self.labels, values, le)} {running}"
             yield f"{self.name}_sum{_label_text(self.labels, values)} {_num(self.sums[values])}"
             yield f"{self.name}_count{_label_text(self.labels, values)} {running}"
+
+
+class BoundHistogram:
+    """One series of a `Histogram` (from `Histogram.series`)."""
+
+    __slots__ = ("_histogram", "_key", "_counts", "_buckets")
+
+    def __init__(self, histogram: Histogram, key: Labels) -> None:
+        self._histogram, self._key = histogram, key
+        self._counts, self._buckets = histogram.counts[key], histogram.buckets
+
+    def observe(self, value: float) -> None:
+        """Count one observation."""
+        self._counts[bisect.bisect_left(self._buckets, value)] += 1
+        self._histogram.sums[self._key] += value
 
 
 class Registry:

@@ -4,10 +4,14 @@ A client gets a snapshot (or, reconnecting with ``since=N``, the events it misse
 tail as ``event`` messages in seq order, and positions. Each client has its own bounded queue and its
 own sender task, so a stalled console never delays the others:
 
-- events (and any message published without a coalescing key) are queued in order and never
-  dropped; a client with more than ``max_events`` of them waiting is closed with 4008 and resyncs
-  with ``since=N``;
-- positions and stale notices are coalesced per unit: only the latest waits in the queue.
+- events (and any message published without a coalescing key) are queued in order, sent at once and
+  never dropped; a client with more than ``max_events`` of them waiting is closed with 4008 and
+  resyncs with ``since=N``;
+- positions are coalesced per unit (latest wins) and go out batched: every ``position_interval_s``
+  (`Hub.flush_positions`) a client's waiting positions leave as ONE ``positions`` frame, so a
+  console gets at most 1 / ``position_interval_s`` position writes a second however many fixes
+  arrive (500 fixes/s to 100 consoles would otherwise be 50,000 socket writes a second);
+- stale notices are coalesced per unit too, and replace the unit's waiting position.
 
 What a client sees depends on its role (`Audience`). Other modules publish their own typed messages
 with `Hub.publish(message, audience)`.
@@ -116,6 +120,19 @@ def message_frame(message: Mapping[str, Any]) -> bytes:
     return text_frame(orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS))
 
 
+_POSITIONS_HEAD = b'{"type":"positions","positions":['
+
+
+def positions_frame(items: Iterable[bytes]) -> bytes:
+    """Return one ``positions`` text frame holding position objects already encoded as JSON."""
+    return text_frame(_POSITIONS_HEAD + b",".join(items) + b"]}")
+
+
+#: Default interval between a client's ``positions`` frames (seconds): at most 20 a second, and a
+#: position waits at most this long for its frame (well inside the 100 ms delivery goal).
+POSITION_INTERVAL_S = 0.05
+
+
 #: A client whose socket holds more than this many unsent bytes waits (and is timed by the watchdog).
 HIGH_WATER_BYTES = 256 * 1024
 #: Most bytes written to a socket in one go before the sender lets other tasks run.
@@ -129,6 +146,9 @@ class Client:
         self.hub, self.ws, self.who, self.transport = hub, ws, who, transport
         self.events: deque[tuple[int | None, bytes]] = deque()
         self.coalesced: dict[Any, bytes] = {}
+        self.positions: dict[str, bytes] = {}   # unit id -> its latest position object (JSON)
+        self.positions_due = False              # set by the hub's tick: send the positions now
+        self.sees_all = who.role in DISPATCH_ROLES
         self.wake = asyncio.Event()
         self.state = ClientState.OPEN
         self.last_seq = 0          # the last event seq queued for this client (what since= should be)
@@ -139,7 +159,7 @@ class Client:
 
     @property
     def depth(self) -> int:
-        return len(self.events) + len(self.coalesced)
+        return len(self.events) + len(self.coalesced) + len(self.positions)
 
     def offer(self, frame: bytes, seq: int | None = None) -> None:
         """Queue a never-dropped message; close the client when its queue is full."""
@@ -162,6 +182,24 @@ class Client:
         self.coalesced[key] = frame
         self.wake.set()
 
+    def offer_position(self, unit_id: str, item: bytes) -> None:
+        """Hold a unit's position for the next ``positions`` frame (it replaces the unit's waiting one).
+
+        No wake-up: the hub's tick (`Hub.flush_positions`) sends them all at once.
+        """
+        if self.state is not ClientState.OPEN:
+            return
+        if self.coalesced:
+            self.coalesced.pop(("unit", unit_id), None)  # a waiting stale notice is superseded
+        self.positions[unit_id] = item
+
+    def offer_unit_notice(self, unit_id: str, frame: bytes) -> None:
+        """Queue a unit's notice (``stale``) coalesced per unit; it replaces the unit's waiting position."""
+        if self.state is not ClientState.OPEN:
+            return
+        self.positions.pop(unit_id, None)
+        self.offer_latest(("unit", unit_id), frame)
+
     def _fail(self, why: str, reason: str) -> None:
         """Close with 4008 now, not when the sender (perhaps waiting on a full socket) gets round to it."""
         self.state = ClientState.BEHIND
@@ -176,7 +214,9 @@ class Client:
         loop = asyncio.get_running_loop()
         try:
             while self.state is ClientState.OPEN and not self.ws.closed and not transport.is_closing():
-                if self.events or self.coalesced:
+                if self.positions_due and not self.positions:
+                    self.positions_due = False
+                if self.events or self.coalesced or self.positions_due:
                     if transport.get_write_buffer_size() > HIGH_WATER_BYTES:
                         # the peer reads slowly: positions pile up coalesced, events count towards
                         # max_events, and the watchdog closes it if this lasts send_timeout_s
@@ -196,6 +236,11 @@ class Client:
                         frame = self.coalesced.pop(next(iter(self.coalesced)))
                         chunks.append(frame)
                         size += len(frame)
+                    if self.positions_due and size < WRITE_CHUNK_BYTES:
+                        # taken as late as possible: while the socket was full they kept coalescing
+                        items, self.positions, self.positions_due = self.positions, {}, False
+                        chunks.append(positions_frame(items.values()))
+                        hub.positions_sent.inc(amount=len(items))
                     transport.write(b"".join(chunks))
                     hub.sent.inc(amount=len(chunks))
                     await asyncio.sleep(0)  # one write per turn: other clients and requests go on
@@ -243,20 +288,27 @@ class Hub:
         Recent events kept for ``since=N`` replays.
     ping_interval_s, send_timeout_s
         Keepalive interval; longest one send may take before the client is closed as too slow.
+    position_interval_s
+        How often `flush_positions` should run (the application's tick does it): the longest a
+        position waits for its ``positions`` frame.
     """
 
     def __init__(self, service: DispatchService, unit_view: Callable[[str], dict[str, Any]], *,
                  max_events: int = 1000, replay_events: int = 5000, ping_interval_s: float = 15.0,
-                 send_timeout_s: float = 10.0, auth_timeout_s: float = 5.0, metrics: Any = None) -> None:
+                 send_timeout_s: float = 10.0, auth_timeout_s: float = 5.0,
+                 position_interval_s: float = POSITION_INTERVAL_S, metrics: Any = None) -> None:
         from dispatch.metrics import Registry
 
         self.service, self.unit_view = service, unit_view
+        self.position_interval_s = position_interval_s
         self.max_events, self.ping_interval_s = max_events, ping_interval_s
         self.send_timeout_s, self.auth_timeout_s = send_timeout_s, auth_timeout_s
         self.clients: set[Client] = set()
         self.ring: deque[tuple[int, Audience, bytes]] = deque(maxlen=replay_events)
         registry = metrics if metrics is not None else Registry()
-        self.sent = registry.counter("ems_ws_messages_sent_total", "Websocket messages sent to consoles")
+        self.sent = registry.counter("ems_ws_messages_sent_total", "Websocket messages (frames) sent to consoles")
+        self.positions_sent = registry.counter("ems_ws_positions_sent_total",
+                                               "Unit positions sent to consoles (several per positions frame)")
         self.closed = registry.counter("ems_ws_closed_total", "Websocket clients closed by the server, by reason",
                                        ["reason"])
         self.events_published = registry.counter("ems_events_published_total",
@@ -353,11 +405,70 @@ class Hub:
                 n += 1
         return n
 
-    def publish_unit(self, unit_id: str, message: Mapping[str, Any]) -> int:
-        """Send a unit's ``position`` or ``stale`` message, coalesced per unit (latest wins)."""
+    def publish_position(self, unit_id: str, position: Mapping[str, Any]) -> int:
+        """Hold a unit's position for the next ``positions`` frame of each client that may see it.
+
+        ``position`` is one object of the frame's ``positions`` list (``unit_id``, ``lon``, ``lat``,
+        ``at``…: docs/protocol.md); it is encoded once for every client and replaces the unit's
+        waiting one (latest wins). Returns the number of recipients.
+        """
         if not self.clients:
             return 0
-        return self.publish(message, self.unit_audience(unit_id), coalesce_key=("unit", unit_id))
+        item = orjson.dumps(position, option=orjson.OPT_NON_STR_KEYS)
+        audience: Audience | None = None
+        n = 0
+        for client in self.clients:
+            if not client.sees_all:
+                if audience is None:  # computed only when a crew or a center is connected
+                    audience = self.unit_audience(unit_id)
+                if not self.visible(client.who, audience):
+                    continue
+            client.offer_position(unit_id, item)
+            n += 1
+        return n
+
+    def flush_positions(self) -> int:
+        """Send every client's waiting positions as one ``positions`` frame; return how many clients.
+
+        Run every ``position_interval_s`` by the application. A client with nothing else queued and
+        room in its socket gets the frame written here and now (no wake-up of its sender: the
+        write is in order with the sender's, which writes synchronously too); one with events
+        queued or a full socket has its sender send the positions after them, coalescing meanwhile.
+        """
+        n = 0
+        for client in self.clients:
+            if not client.positions or client.state is not ClientState.OPEN or client.ws.closed:
+                continue
+            n += 1
+            transport = client.transport
+            if client.events or client.coalesced or client.positions_due or transport is None \
+                    or transport.is_closing() or transport.get_write_buffer_size() > HIGH_WATER_BYTES:
+                client.positions_due = True
+                client.wake.set()
+                continue
+            items, client.positions = client.positions, {}
+            transport.write(positions_frame(items.values()))
+            self.sent.inc()
+            self.positions_sent.inc(amount=len(items))
+        return n
+
+    def publish_unit(self, unit_id: str, message: Mapping[str, Any]) -> int:
+        """Send a unit's ``stale`` notice (coalesced per unit), or batch its ``position`` message.
+
+        A ``position`` message goes to `publish_position` without its ``type``.
+        """
+        if not self.clients:
+            return 0
+        if message.get("type") == "position":
+            return self.publish_position(unit_id, {k: v for k, v in message.items() if k != "type"})
+        frame = message_frame(message)
+        audience = self.unit_audience(unit_id)
+        n = 0
+        for client in list(self.clients):
+            if self.visible(client.who, audience):
+                client.offer_unit_notice(unit_id, frame)
+                n += 1
+        return n
 
     # -- connecting ---------------------------------------------------------------------------
 

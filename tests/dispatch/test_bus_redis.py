@@ -68,8 +68,9 @@ async def test_a_console_on_one_instance_sees_the_other_instance(pair):
     r = await b.get("/osmand", params={"id": "centre-1", "lat": "28.001", "lon": "112.121",
                                        "timestamp": str(int(at.timestamp()))})
     assert r.status == 200
-    pos = await receive(ws, "position")
-    assert (pos["unit_id"], pos["lon"], pos["lat"], pos["at"]) == ("centre-1", 112.121, 28.001, at.isoformat())
+    frame = await receive(ws, "positions")
+    assert [(p["unit_id"], p["lon"], p["lat"], p["at"]) for p in frame["positions"]] == [
+        ("centre-1", 112.121, 28.001, at.isoformat())]
     # a call taken on B reaches A's console with B's seq, and A's state has it
     r = await b.post("/api/calls", json=CALL, headers=auth("dispatcher"))
     call_id = (await r.json())["id"]

@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from urllib.parse import parse_qsl, urlencode
+
 from dispatch.gps import (KNOT_MPS, Fix, GpsError, Limits, Reject, check_fix, distance_m, parse_json_fixes,
-                          parse_osmand, parse_osmand_json, parse_time)
+                          parse_osmand, parse_osmand_json, parse_query, parse_time)
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
 LIMITS = Limits(max_accuracy_m=100.0, max_speed_kph=250.0, max_future_s=60.0)
@@ -44,6 +46,27 @@ def test_traccar_client_query_string_is_parsed_with_knots():
 ])
 def test_osmand_timestamps_in_every_form(raw, expected):
     assert parse_osmand({"deviceid": "d1", "lat": "28.2", "lon": "112.5", "timestamp": raw}, NOW).at == expected
+
+
+names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)
+values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(names, values), max_size=8))
+def test_parse_query_decodes_as_forms_are_and_keeps_the_first_of_a_name(pairs):
+    raw = urlencode(pairs)
+    expected: dict[str, str] = {}
+    for name, value in parse_qsl(raw, keep_blank_values=True):
+        expected.setdefault(name, value)
+    assert parse_query(raw) == expected
+
+
+def test_parse_query_of_a_traccar_request():
+    raw = "id=861234567890123&timestamp=1740816000&lat=28.2501&lon=112.5502&speed=0.0&valid&note=a+b%26c"
+    assert parse_query(raw) == {"id": "861234567890123", "timestamp": "1740816000", "lat": "28.2501",
+                                "lon": "112.5502", "speed": "0.0", "valid": "", "note": "a b&c"}
+    assert parse_query("") == {} and parse_query("&&id=1&id=2") == {"id": "1"}
 
 
 def test_osmand_location_pair_heading_hdop_and_valid():

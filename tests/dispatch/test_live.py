@@ -11,8 +11,10 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import pytest
 
+from dispatch.errors import ValidationError
 from dispatch.http import SERVICE, create_app
-from dispatch.live import LIVE
+from dispatch.live import LIVE, LiveConfig
+from dispatch.store import StoreError
 from tests.dispatch.service_fixtures import TOKENS, auth, make_config
 
 # On the tiny county's road grid, ~30 m apart.
@@ -194,10 +196,11 @@ async def test_live_eta_to_the_call_follows_the_fixes(client):
     assert r.status == 200
     await client.post("/api/units/centre-1/positions", json={"lon": A[0], "lat": A[1], "timestamp": now().isoformat()},
                       headers=auth("dispatcher"))
-    while True:
-        msg = await asyncio.wait_for(ws.receive_json(), 5)
-        if msg["type"] == "position" and msg["eta_s"] is not None:
-            break
+    msg = None
+    while msg is None:
+        frame = await asyncio.wait_for(ws.receive_json(), 5)
+        if frame["type"] == "positions":
+            msg = next((p for p in frame["positions"] if p["eta_s"] is not None), None)
     assert msg["unit_id"] == "centre-1" and msg["eta_target"] == "call" and msg["eta_s"] > 0
     assert msg["road"]["distance_m"] < 200
     assert (await unit(client))["eta_s"] == msg["eta_s"]
@@ -235,5 +238,43 @@ async def test_metrics_are_prometheus_text(client):
     assert 'ems_ws_clients{role="dispatcher"} 1' in text
     assert 'ems_ws_queue_depth{stat="max"}' in text and "ems_events_published_total" in text
     assert 'ems_gps_fixes_rejected_total{reason="jump"} 0' in text
+    assert "ems_ws_positions_sent_total 0" in text
     assert isinstance(client.server.app[LIVE].hub.clients, set)
     await ws.close()
+
+
+async def test_a_failed_store_write_keeps_the_rows_not_yet_in_the_history(aiohttp_client, tmp_path, monkeypatch):
+    warnings.simplefilter("ignore")
+    client = await aiohttp_client(create_app(live_config(tmp_path, flush_interval_s=3600.0)))  # flushed here only
+    live = client.server.app[LIVE]
+    store = client.server.app[SERVICE].store
+    t = now() - timedelta(seconds=60)
+    fixes = [{"lon": A[0] + i * 1e-5, "lat": A[1], "timestamp": (t + timedelta(seconds=i)).isoformat()}
+             for i in range(5)]
+    monkeypatch.setattr("dispatch.live.FLUSH_SLICE_ROWS", 2)
+    real = store.append_position_history
+    calls = []
+
+    async def fail_second_slice(rows):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise StoreError("sqlite: disk I/O error")
+        await real(rows)
+
+    monkeypatch.setattr(store, "append_position_history", fail_second_slice)
+    live.pending.clear()
+    r = await client.post("/api/units/centre-1/positions", json=fixes, headers=auth("dispatcher"))
+    assert (await r.json())["accepted"] == 5
+    assert await live.flush() == 2 and len(live.pending) == 3  # the first slice is in the history
+    assert await live.flush() == 3 and not live.pending
+    history = await store.position_history("centre-1")
+    assert [h.at for h in history] == [t + timedelta(seconds=i) for i in range(5)]  # each row once
+    assert (await store.latest_positions())["centre-1"].at == t + timedelta(seconds=4)
+
+
+def test_the_position_interval_must_be_positive():
+    assert LiveConfig.from_config({"live": {"ws_position_interval_s": 0.2}}).ws_position_interval_s == 0.2
+    for bad in (0, -1.0, "soon"):
+        with pytest.raises(ValidationError, match=f"live.ws_position_interval_s: must be a number of seconds > 0, "
+                                                  f"got {bad!r}"):
+            LiveConfig.from_config({"live": {"ws_position_interval_s": bad}})

@@ -1,5 +1,5 @@
 """The websocket protocol (docs/protocol.md) through aiohttp's test server: snapshot, ordered deltas,
-since=N resync, roles, auth and close codes, backpressure."""
+since=N resync, roles, auth and close codes, backpressure, batched positions."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ import warnings
 from datetime import datetime, timezone
 
 import aiohttp
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from dispatch.auth import Principal, Role
 from dispatch.http import create_app
 from dispatch.live import LIVE
-from dispatch.ws import Audience
+from dispatch.ws import Audience, Client, positions_frame
 from tests.dispatch.service_fixtures import TOKENS, auth, make_config
 
 CALL = {"location": {"lon": 112.121, "lat": 28.001}, "complaint": "trauma", "priority": 1}
@@ -101,7 +105,7 @@ async def test_since_at_the_head_sends_nothing_and_a_lost_gap_gets_a_snapshot(ai
     await client.post("/api/units/centre-1/positions",
                       json={"lon": 112.121, "lat": 28.001, "timestamp": datetime.now(timezone.utc).isoformat()},
                       headers=auth("dispatcher"))
-    assert (await receive(ws))["type"] == "position"  # no snapshot, no replay before it
+    assert (await receive(ws))["type"] == "positions"  # no snapshot, no replay before it
     await ws.close()
     for since in (3, 99):  # too old to replay; ahead of the log (another database)
         ws = await connect(client, since=since)
@@ -172,8 +176,8 @@ async def test_roles_decide_what_a_client_sees(client):
     await client.post("/api/units/centre-1/positions",
                       json={"lon": 112.121, "lat": 28.001, "timestamp": datetime.now(timezone.utc).isoformat()},
                       headers=auth("dispatcher"))
-    pos = await receive(crew, "position")
-    assert pos["unit_id"] == "centre-1"
+    pos = await receive(crew, "positions")
+    assert [p["unit_id"] for p in pos["positions"]] == ["centre-1"]  # not liushahe-1's, posted first
     # a typed message for a hospital reaches its center only (the centers module's path)
     live = client.server.app[LIVE]
     live.hub.publish({"type": "prenotification", "call_id": mine}, Audience.of(hospitals=["renmin"]))
@@ -235,18 +239,91 @@ async def test_a_stalled_client_does_not_delay_a_fast_one_and_is_closed_4008(aio
         await fast.close()
 
 
-async def test_positions_are_coalesced_latest_wins(client):
+async def test_positions_are_coalesced_latest_wins_in_one_frame(client):
     live = client.server.app[LIVE]
     ws = await connect(client)
     await receive(ws, "snapshot")
     hub_client = next(iter(live.hub.clients))
     for i in range(50):  # queued without yielding to the sender: only the last per unit stays
-        live.hub.publish_unit("centre-1", {"type": "position", "unit_id": "centre-1", "n": i})
-        live.hub.publish_unit("liushahe-1", {"type": "position", "unit_id": "liushahe-1", "n": i})
+        live.hub.publish_position("centre-1", {"unit_id": "centre-1", "n": i})
+        live.hub.publish_position("liushahe-1", {"unit_id": "liushahe-1", "n": i})
     assert hub_client.depth == 2
-    got = [await receive(ws) for _ in range(2)]
-    assert {(m["unit_id"], m["n"]) for m in got} == {("centre-1", 49), ("liushahe-1", 49)}
+    frame = await receive(ws)
+    assert frame["type"] == "positions"
+    assert sorted((p["unit_id"], p["n"]) for p in frame["positions"]) == [("centre-1", 49), ("liushahe-1", 49)]
     await ws.close()
+
+
+async def test_events_go_at_once_while_positions_wait_for_the_tick(aiohttp_client, tmp_path):
+    warnings.simplefilter("ignore")
+    # a tick far away: positions wait for an explicit flush, events must not
+    client = await aiohttp_client(create_app(ws_config(tmp_path, ws_position_interval_s=3600.0)))
+    hub = client.server.app[LIVE].hub
+    ws = await connect(client)
+    await receive(ws, "snapshot")
+    at = datetime.now(timezone.utc).replace(microsecond=0)
+    for k, unit_id in enumerate(("centre-1", "liushahe-1", "centre-1")):
+        fix = {"lon": 112.121 + k * 1e-4, "lat": 28.001, "timestamp": (at.timestamp() + k)}
+        r = await client.post(f"/api/units/{unit_id}/positions", json=fix, headers=auth("dispatcher"))
+        assert (await r.json())["accepted"] == 1
+    call_id = await new_call(client)
+    first = await receive(ws)
+    assert first["type"] == "event" and first["event"]["call_id"] == call_id
+    assert hub.flush_positions() == 1
+    frame = await receive(ws)
+    assert frame["type"] == "positions"
+    latest = {p["unit_id"]: p for p in frame["positions"]}
+    assert len(frame["positions"]) == 2 and latest["centre-1"]["lon"] == 112.121 + 2e-4
+    assert latest["centre-1"]["at"] == datetime.fromtimestamp(at.timestamp() + 2, timezone.utc).isoformat()
+    assert {"unit_id", "lon", "lat", "at", "speed_mps", "heading_deg", "accuracy_m", "stale", "eta_s",
+            "eta_target", "road"} == set(latest["liushahe-1"])
+    assert hub.flush_positions() == 0  # nothing waits any more
+    await ws.close()
+
+
+async def test_a_stale_notice_replaces_the_waiting_position(aiohttp_client, tmp_path):
+    warnings.simplefilter("ignore")
+    client = await aiohttp_client(create_app(ws_config(tmp_path, ws_position_interval_s=3600.0)))
+    hub = client.server.app[LIVE].hub
+    ws = await connect(client)
+    await receive(ws, "snapshot")
+    hub.publish_position("centre-1", {"unit_id": "centre-1", "n": 1})
+    hub.publish_position("liushahe-1", {"unit_id": "liushahe-1", "n": 1})
+    hub.publish_unit("centre-1", {"type": "stale", "unit_id": "centre-1", "since": "x"})
+    stale = await receive(ws)
+    assert stale == {"type": "stale", "unit_id": "centre-1", "since": "x"}
+    hub.flush_positions()
+    assert [p["unit_id"] for p in (await receive(ws))["positions"]] == ["liushahe-1"]
+    await ws.close()
+
+
+def client_of(role: Role = Role.DISPATCHER) -> Client:
+    """A hub client with no socket: enough to look at what it holds."""
+    return Client(None, None, Principal(role, "test"))  # type: ignore[arg-type]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.booleans()), min_size=1, max_size=40))
+def test_a_positions_frame_holds_the_latest_of_each_unit_once(ops):
+    """Whatever the mix of positions and stale notices, each unit is in the frame at most once, with
+    its last position, and only when no stale notice came after that position."""
+    client = client_of()
+    expected: dict[str, int] = {}
+    last_stale: dict[str, bool] = {}
+    for n, (unit_id, stale) in enumerate(ops):
+        last_stale[unit_id] = stale
+        if stale:
+            client.offer_unit_notice(unit_id, b"stale")
+            expected.pop(unit_id, None)
+        else:
+            client.offer_position(unit_id, orjson.dumps({"unit_id": unit_id, "n": n}))
+            expected[unit_id] = n
+    frame = positions_frame(client.positions.values())
+    payload = orjson.loads(frame[2:] if frame[1] < 126 else frame[4:])
+    assert payload["type"] == "positions"
+    assert {p["unit_id"]: p["n"] for p in payload["positions"]} == expected
+    assert len(payload["positions"]) == len(expected)
+    assert set(client.coalesced) == {("unit", u) for u, stale in last_stale.items() if stale}
 
 
 async def test_a_client_that_stops_reading_is_closed_after_the_send_timeout(aiohttp_client, tmp_path):

@@ -2,8 +2,10 @@
 // service has no stream or the socket fails. Both paths fill the same maps.
 //
 // Stream messages: snapshot {seq, calls, units, server_time}; event {seq, event, call, unit};
-// position {unit_id, lon, lat, at, speed_mps, heading_deg, accuracy_m, stale, eta_s, eta_target};
-// stale {unit_id, since}; ping. Close code 4008 = fell behind: reconnect with since=<last seq>.
+// positions {positions: [{unit_id, lon, lat, at, speed_mps, heading_deg, accuracy_m, stale, eta_s,
+// eta_target, road}]} (the latest of each unit, at most ~20 frames a second); position {the same
+// fields, one unit} from older services; stale {unit_id, since}; ping.
+// Close code 4008 = fell behind: reconnect with since=<last seq>.
 
 const FELL_BEHIND = 4008;
 const RETRY_SOCKET_MS = 15000;
@@ -100,30 +102,40 @@ export class Live extends EventTarget {
         if (msg.unit) this.units.set(msg.unit.id, { ...this.units.get(msg.unit.id), ...msg.unit });
         this.changed("event", { event: msg.event, call: msg.call, unit: msg.unit });
         break;
-      case "position": {
-        const unit = this.units.get(msg.unit_id);
-        if (!unit) break;
-        unit.position = { lon: msg.lon, lat: msg.lat };
-        unit.position_at = msg.at;
-        unit.heading_deg = msg.heading_deg ?? unit.heading_deg ?? null;
-        unit.speed_mps = msg.speed_mps ?? null;
-        unit.accuracy_m = msg.accuracy_m ?? null;
-        unit.stale = Boolean(msg.stale);
-        if (msg.eta_s != null) unit.live_eta = { eta_s: msg.eta_s, target: msg.eta_target, at: this.now() };
-        this.changed("position", { unitId: msg.unit_id });
+      case "positions": {
+        // one change for the whole frame: listeners redraw once, not once per unit
+        const unitIds = (msg.positions || []).filter((p) => this.applyPosition(p)).map((p) => p.unit_id);
+        if (unitIds.length) this.changed("position", { unitId: unitIds[0], unitIds });
         break;
       }
+      case "position":
+        if (this.applyPosition(msg)) this.changed("position", { unitId: msg.unit_id, unitIds: [msg.unit_id] });
+        break;
       case "stale": {
         const unit = this.units.get(msg.unit_id);
         if (unit) {
           unit.stale = true;
-          this.changed("position", { unitId: msg.unit_id });
+          this.changed("position", { unitId: msg.unit_id, unitIds: [msg.unit_id] });
         }
         break;
       }
       default:
         break; // ping and anything newer
     }
+  }
+
+  /** Take one unit's position (an item of a positions frame); false when the unit is not known. */
+  applyPosition(p) {
+    const unit = this.units.get(p.unit_id);
+    if (!unit) return false;
+    unit.position = { lon: p.lon, lat: p.lat };
+    unit.position_at = p.at;
+    unit.heading_deg = p.heading_deg ?? unit.heading_deg ?? null;
+    unit.speed_mps = p.speed_mps ?? null;
+    unit.accuracy_m = p.accuracy_m ?? null;
+    unit.stale = Boolean(p.stale);
+    if (p.eta_s != null) unit.live_eta = { eta_s: p.eta_s, target: p.eta_target, at: this.now() };
+    return true;
   }
 
   startPolling() {
