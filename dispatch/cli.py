@@ -12,6 +12,8 @@ def register(subparsers: Any) -> None:
         description="Run the 120 dispatch service on a county (the embedded Ningxiang by default) with "
                     "SQLite in the data directory, or PostgreSQL with --db. Without --token-file a demo "
                     "token file is generated in the data directory and the dispatcher token printed.")
+    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                   help="config file (default: the project's config.toml; same as `ems --config FILE serve`)")
     p.add_argument("--db", metavar="URL", help="store: postgresql://… or sqlite:///path (default: SQLite in the data dir)")
     p.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default from config: 8120)")
