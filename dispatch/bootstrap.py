@@ -12,6 +12,7 @@ from dispatch.errors_http import bad_request
 from dispatch.model import Capability
 from dispatch.service import CAPABILITY_BY_KIND, DispatchService, UnitSpec
 from dispatch.store import open_store
+from geodata.errors import GeodataError
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,8 @@ async def build_runtime(config: dict[str, Any]) -> dict[str, Any]:
     def resolve_place(text: str) -> Any:
         try:
             return county.gazetteer.resolve(text)
-        except Exception as e:  # the gazetteer's own error lists the closest names
-            from ems.errors import EmsError
-            if isinstance(e, EmsError):
-                raise bad_request(f"location.place: {e}", "unknown_place") from e
-            raise
+        except GeodataError as e:  # the gazetteer's own error lists the closest names
+            raise bad_request(f"location.place: {e}", "unknown_place") from e
 
     max_snap = router.max_snap_distance_m
 

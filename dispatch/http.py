@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SERVICE = web.AppKey("service", DispatchService)
 RUNTIME = web.AppKey("runtime", dict)
 MAX_BODY = web.AppKey("max_body", int)
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 DISPATCH = {Role.DISPATCHER, Role.ADMIN}
 READERS = {Role.DISPATCHER, Role.ADMIN, Role.PLANNER}
@@ -95,7 +96,7 @@ def error_response(status: int, code: str, message: str) -> web.Response:
 
 
 def principal(request: web.Request) -> Principal:
-    return request["principal"]
+    return request[PRINCIPAL]
 
 
 def recommendations_json(ranking: Any) -> list[dict[str, Any]]:
@@ -326,7 +327,7 @@ def route_handler(route: Route) -> Any:
             if who.role not in route.roles:
                 raise ApiError(403, "forbidden", f"token: role {who.role.value} may not {route.method} "
                                                  f"{route.path} (needs {', '.join(sorted(r.value for r in route.roles))})")
-            request["principal"] = who
+            request[PRINCIPAL] = who
         if route.body is None or route.raw_body:
             return await route.handler(request)
         return await route.handler(request, await read_json(request, route.body))

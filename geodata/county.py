@@ -204,7 +204,7 @@ class County:
             known = ", ".join(sorted(self.layouts)) or "none"
             raise UnknownLayoutError(
                 f"layout {name!r}: not a layout of county {self.name!r} (known: {known}); "
-                f"a layout file of your own is loaded with load_layout_file(PATH)"
+                "or give the path of a layout TOML file of your own"
             ) from None
 
     def resolve_layout(self, name_or_path: str) -> Layout:

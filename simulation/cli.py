@@ -13,24 +13,47 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
 
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number > 0 (refused before any work starts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
 
 def _common(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
     # Under `compare` the defaults are suppressed so that flags given before `compare` stand.
     def default(value: Any) -> Any:
         return argparse.SUPPRESS if suppress else value
 
-    parser.add_argument("--days", type=float, default=default(365.0), help="days per replication (default 365)")
-    parser.add_argument("--replications", type=int, default=default(20), help="replications (default 20)")
+    parser.add_argument("--days", type=positive_float, default=default(365.0), help="days per replication (default 365)")
+    parser.add_argument("--replications", type=positive_int, default=default(20), help="replications (default 20)")
     parser.add_argument("--seed", type=int, default=default(1), help="seed of the random streams (default 1)")
     parser.add_argument("--out", metavar="DIR", default=default("simulation-out"), help="output directory")
     parser.add_argument("--county", default=default(None), help="county name or directory (default: config [county] name)")
     parser.add_argument("--calls-csv", metavar="FILE", default=default(None),
                         help="past calls (lon, lat columns) to draw locations from")
-    parser.add_argument("--workers", type=int, default=default(None), help="processes (default: all cores)")
+    parser.add_argument("--workers", type=positive_int, default=default(None), help="processes (default: all cores)")
     parser.add_argument("--dask", metavar="URL", default=default(None), help="run on a Dask cluster, e.g. tcp://HOST:8786")
     parser.add_argument("--no-calls", action="store_true", default=default(False), help="do not write the per-call CSV")
     parser.add_argument("--no-report", action="store_true", default=default(False), help="do not write the HTML report")
@@ -124,20 +147,20 @@ def _register_plan(subparsers: Any) -> None:
     opt.add_argument("--fixed", action="append", default=None, metavar="STATION",
                      help="station always open (id, name, or its hospital's name); repeat or comma-separate "
                           "(default: the base layout's centre)")
-    opt.add_argument("--substations", type=int, default=5, help="substations to choose (default 5)")
-    opt.add_argument("--ambulances", type=int, default=None, help="ambulances in all (default: the base layout's)")
+    opt.add_argument("--substations", type=positive_int, default=5, help="substations to choose (default 5)")
+    opt.add_argument("--ambulances", type=positive_int, default=None, help="ambulances in all (default: the base layout's)")
     opt.add_argument("--objective", choices=["mclp", "pmedian", "backup"], default="mclp", help="the model (default mclp)")
     opt.add_argument("--target-min", default="10,30", help="urban,rural arrival targets in minutes (default 10,30)")
-    opt.add_argument("--solutions", type=int, default=3, help="best distinct solutions to simulate (default 3)")
+    opt.add_argument("--solutions", type=positive_int, default=3, help="best distinct solutions to simulate (default 3)")
     opt.add_argument("--min-per-site", type=int, default=1, help="ambulances each open fixed or chosen site gets at least")
     opt.add_argument("--busy-fraction", type=float, default=None,
                      help="MEXCLP's probability that a unit is busy (default: estimated from the demand)")
     opt.add_argument("--rank-by", default="within_target.all",
                      help="simulated metric to rank by (default within_target.all; e.g. response_min.mean)")
-    opt.add_argument("--days", type=float, default=90.0, help="days per replication (default 90)")
-    opt.add_argument("--replications", type=int, default=5, help="replications (default 5)")
+    opt.add_argument("--days", type=positive_float, default=90.0, help="days per replication (default 90)")
+    opt.add_argument("--replications", type=positive_int, default=5, help="replications (default 5)")
     opt.add_argument("--seed", type=int, default=1, help="seed of the random streams (default 1)")
-    opt.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    opt.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     opt.add_argument("--move-up", action="store_true", help="simulate with the move-up rule (dispatch.moveup)")
     opt.add_argument("--no-simulate", action="store_true", help="solve and write the layouts only")
     opt.add_argument("--county", default=None, help="county name or directory (default: config [county] name)")

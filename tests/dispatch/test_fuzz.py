@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import urllib.error
 import urllib.request
 import warnings
@@ -12,11 +10,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch.http import api, create_app
+from dispatch.http import api
+from tests.live_server import LiveServer
 from tests.dispatch.service_fixtures import TOKENS, make_config
 
 JSON = st.recursive(
@@ -29,50 +27,23 @@ TOKEN_CHOICES = st.sampled_from([None, "garbage-token", *TOKENS])
 PATH_IDS = st.sampled_from(["centre-1", "liushahe-1", "C20261126-00001", "nope", "%00", "..", "x" * 300, "龙田"])
 
 
-class LiveServer:
-    """The app on a real port, its event loop in a thread, for synchronous hypothesis tests."""
-
-    def __init__(self, config: dict) -> None:
-        self.config = config
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.runner = web.AppRunner(create_app(self.config))
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]
-        self.ready.set()
-        self.loop.run_forever()
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        assert self.ready.wait(60), "the service did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     warnings.simplefilter("ignore")
     tmp: Path = tmp_path_factory.mktemp("fuzz")
-    with LiveServer(make_config(tmp)) as live:
+    live = LiveServer(make_config(tmp))
+    live.start()
+    try:
         yield live
+    finally:
+        live.stop()
 
 
 def send(server: LiveServer, method: str, path: str, body: bytes | None, token: str | None) -> tuple[int, bytes]:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {TOKENS.get(token, token)}"
-    req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", data=body, method=method, headers=headers)
+    req = urllib.request.Request(f"{server.url}{path}", data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read()

@@ -56,3 +56,17 @@ def test_unknown_layout_is_an_error_message(county_dir: Path, tmp_path: Path, ca
     status = main(["simulate", "--layout", "nope", "--county", str(county_dir), "--out", str(tmp_path), "--quiet"])
     assert status == 2
     assert "layout 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["simulate", "--layout", "1+5+N", "--days", "-3", "--out", "x"],
+    ["simulate", "compare", "centralized", "1+5+N", "--replications", "0", "--out", "x"],
+    ["plan", "optimize", "--substations", "0", "--out", "x"],
+    ["plan", "optimize", "--days", "nan", "--out", "x"],
+])
+def test_counts_and_durations_are_refused_before_any_work(argv, capsys):
+    from ems.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and "expected" in capsys.readouterr().err
