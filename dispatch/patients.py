@@ -52,6 +52,24 @@ def _milestone_view(m: Milestone) -> dict[str, Any]:
     return out
 
 
+def patient_of(event: dict[str, Any]) -> str:
+    """The patient (call id) an event is about."""
+    return event.get("call_id") or event["milestone"]["patient_id"]
+
+
+def followed_by(patient: Patient, event: dict[str, Any]) -> Patient:
+    """Return the patient after one event; ``patient`` is left unchanged."""
+    kind = event["type"]
+    if kind == MILESTONE:
+        return Patient(patient.record.apply(Milestone.from_dict(event["milestone"])), patient.destination,
+                       patient.ecg)
+    if kind == DESTINATION:
+        return Patient(patient.record, {k: v for k, v in event.items() if k != "type"}, patient.ecg)
+    if kind == ECG:
+        return Patient(patient.record, patient.destination, [*patient.ecg, event["attachment"]])
+    raise ValueError(f"type: not a patient event: {kind!r}")
+
+
 class PatientsFold:
     """Keeps every patient's record; the service's side fold for the three event types."""
 
@@ -66,42 +84,19 @@ class PatientsFold:
 
     def check(self, event: dict[str, Any]) -> None:
         """Refuse an event that does not fit (raises `centers.errors` subclasses with the reason)."""
-        if event["type"] == MILESTONE:
-            m = Milestone.from_dict(event["milestone"])
-            self.patient(m.patient_id).record.apply(m)
+        followed_by(self.patient(patient_of(event)), event)
 
     def apply(self, seq: int, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == MILESTONE:
-            m = Milestone.from_dict(event["milestone"])
-            p = self.patient(m.patient_id)
-            p.record = p.record.apply(m)
-            self.patients[m.patient_id] = p
-        elif kind == DESTINATION:
-            p = self.patient(event["call_id"])
-            p.destination = {k: v for k, v in event.items() if k != "type"}
-            self.patients[event["call_id"]] = p
-        elif kind == ECG:
-            p = self.patient(event["call_id"])
-            p.ecg.append(event["attachment"])
-            self.patients[event["call_id"]] = p
+        call_id = patient_of(event)
+        self.patients[call_id] = followed_by(self.patient(call_id), event)
 
     def rows(self, events: list[dict[str, Any]]) -> list[StateRow]:
         """Current-state rows of the patients the events touch, as they will be after them."""
-        shadow = {}
+        after: dict[str, Patient] = {}
         for event in events:
-            call_id = event.get("call_id") or event.get("milestone", {}).get("patient_id")
-            if call_id not in shadow:
-                p = self.patient(call_id)
-                shadow[call_id] = Patient(p.record, dict(p.destination) if p.destination else None, list(p.ecg))
-        saved = self.patients
-        self.patients = dict(saved) | shadow
-        try:
-            for i, event in enumerate(events):
-                self.apply(-1 - i, event)
-            return [StateRow("patient", cid, self.patients[cid].view()) for cid in sorted(shadow)]
-        finally:
-            self.patients = saved
+            call_id = patient_of(event)
+            after[call_id] = followed_by(after.get(call_id) or self.patient(call_id), event)
+        return [StateRow("patient", cid, after[cid].view()) for cid in sorted(after)]
 
     def call_extras(self, call_id: str) -> dict[str, Any]:
         """A call's destination, for its view (consoles and the center's websocket audience)."""
