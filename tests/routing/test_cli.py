@@ -43,8 +43,9 @@ def test_route_json_is_a_geojson_feature_and_profiles_differ(county_dir, capsys)
     assert feature["type"] == "Feature" and feature["geometry"]["type"] == "LineString"
     assert feature["geometry"]["coordinates"][0] == pytest.approx([112.5512, 28.25], abs=1e-4)
     props = feature["properties"]
-    assert props["distance_m"] == pytest.approx(features["normal"]["properties"]["distance_m"])
+    # lights and sirens are faster; the fastest path may differ (factors differ by road class)
     assert props["travel_time_s"] < features["normal"]["properties"]["travel_time_s"]
+    assert props["distance_m"] > 0 and features["normal"]["properties"]["distance_m"] > 0
 
 
 def test_route_refuses_a_point_outside_the_county(county_dir, capsys):
