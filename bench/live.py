@@ -335,6 +335,8 @@ def throughput(server: Server, seconds: float, load: str, threads: int = 1, conn
         start += timedelta(minutes=30)
         accepted0 = server.metric_sum("ems_gps_fixes_accepted_total{")
         rejected0 = server.metric_sum("ems_gps_fixes_rejected_total{")
+        deferred0 = server.metric_sum("ems_gps_fixes_deferred_total{")
+        dropped0 = server.metric_sum("ems_gps_rows_dropped_total ")
         written0 = server.metric_sum("ems_gps_rows_written_total ")
         cpu0, sys0, t0 = server.cpu_s(), server.cpu_s("system"), time.perf_counter()
         load0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -353,7 +355,9 @@ def throughput(server: Server, seconds: float, load: str, threads: int = 1, conn
         written = server.metric_sum("ems_gps_rows_written_total ") - written0
         out[mode] = {"stored_per_s": written / elapsed, "waiting": server.metric_sum("ems_gps_pending_rows "),
                      "fixes_per_s": accepted / elapsed, "rejected": server.metric_sum(
-            "ems_gps_fixes_rejected_total{") - rejected0, "server_cpu_s": cpu, "server_cores": cpu / elapsed,
+            "ems_gps_fixes_rejected_total{") - rejected0,
+            "deferred": server.metric_sum("ems_gps_fixes_deferred_total{") - deferred0,
+            "dropped": server.metric_sum("ems_gps_rows_dropped_total ") - dropped0, "server_cpu_s": cpu, "server_cores": cpu / elapsed,
             "server_system_s": system, "load_cpu_s": load_cpu,
             "elapsed_s": elapsed, "us_per_fix": cpu / accepted * 1e6 if accepted else float("nan"), **summary}
     return out
@@ -708,7 +712,9 @@ def main() -> None:
                          f"{m['p99_us'] / 1000:.1f} ms, {m['status_errors']} non-2xx, {m['socket_errors']} "
                          "socket errors") if "requests" in m else ""
                 print(f"throughput {label}: {m['fixes_per_s']:.0f} fixes/s accepted, {m['rejected']:.0f} rejected, "
-                      f"{m['stored_per_s']:.0f}/s written to the history ({m['waiting']:.0f} waiting at the end); "
+                      f"{m['deferred']:.0f} answered 503 (history backlog full; resent by a real device), "
+                      f"{m['stored_per_s']:.0f}/s written to the history ({m['waiting']:.0f} waiting at the end, "
+                      f"{m['dropped']:.0f} dropped); "
                       f"service CPU {m['server_cpu_s']:.1f} s ({m['server_system_s']:.1f} s in the kernel) in "
                       f"{m['elapsed_s']:.1f} s = {m['server_cores']:.2f} cores, {m['us_per_fix']:.0f} us/fix{extra}. "
                       f"Load: {how}, {m['load_cpu_s']:.1f} CPU s. Goal >= 5000/s", flush=True)

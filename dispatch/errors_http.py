@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ems.errors import EmsError
 
 
 class ApiError(EmsError):
-    """An error with an HTTP status and a machine-readable code."""
+    """An error with an HTTP status, a machine-readable code and, optionally, response headers."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = dict(headers or {})
 
 
 def bad_request(message: str, code: str = "invalid") -> ApiError:

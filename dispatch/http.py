@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
@@ -91,8 +91,12 @@ def json_response(data: Any, status: int = 200) -> web.Response:
                         content_type="application/json")
 
 
-def error_response(status: int, code: str, message: str) -> web.Response:
-    return json_response({"error": code, "message": message}, status)
+def error_response(status: int, code: str, message: str,
+                   headers: Mapping[str, str] | None = None) -> web.Response:
+    response = json_response({"error": code, "message": message}, status)
+    if headers:
+        response.headers.update(headers)
+    return response
 
 
 def principal(request: web.Request) -> Principal:
@@ -297,7 +301,7 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
     try:
         return await handler(request)
     except ApiError as e:
-        return error_response(e.status, e.code, e.message)
+        return error_response(e.status, e.code, e.message, e.headers)
     except DispatchError as e:
         status, code = next(((s, c) for cls, (s, c) in _DISPATCH_STATUS.items() if isinstance(e, cls)),
                             (400, "invalid"))

@@ -43,7 +43,8 @@ METRICS = web.AppKey("metrics", Registry)
 #: Statuses in which a unit drives to its call, and to the hospital.
 TO_CALL = frozenset({UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE})
 TO_HOSPITAL = frozenset({UnitStatus.TRANSPORTING})
-#: Most fixes held for the store while it is unavailable (then the oldest are counted and dropped).
+#: Most fixes held for the store: `gps.max_backlog_rows` may not be set above it (less a batch), so
+#: the intake answers 503 before anything would have to be dropped.
 MAX_PENDING_ROWS = 200_000
 #: Most history rows handed to the store in one call: the store checks each row on the event loop,
 #: so a big backlog is written in slices with other work (requests, consoles) between them.
@@ -57,6 +58,7 @@ class LiveConfig:
     limits: Limits = field(default_factory=Limits)
     stale_after_s: float = 600.0
     history_days: float = 30.0
+    max_backlog_rows: int = 50_000
     flush_interval_s: float = 1.0
     eta_interval_s: float = 5.0
     devices: Mapping[str, str] = field(default_factory=dict)
@@ -80,6 +82,7 @@ class LiveConfig:
         return cls(limits=Limits.from_config(config),
                    stale_after_s=float(g.get("stale_after_s", cls.stale_after_s)),
                    history_days=float(g.get("history_days", cls.history_days)),
+                   max_backlog_rows=_backlog(g.get("max_backlog_rows", cls.max_backlog_rows)),
                    flush_interval_s=float(g.get("flush_interval_s", cls.flush_interval_s)),
                    eta_interval_s=float(g.get("eta_interval_s", cls.eta_interval_s)),
                    devices={str(k): str(v) for k, v in (g.get("devices") or {}).items()},
@@ -104,6 +107,15 @@ def _positive(field: str, raw: Any) -> float:
     if not value > 0:
         raise ValidationError(field, f"{field}: must be a number of seconds > 0, got {raw!r}")
     return value
+
+
+def _backlog(raw: Any) -> int:
+    """Return ``gps.max_backlog_rows``: a whole number of rows from 1 to what the intake can hold."""
+    most = MAX_PENDING_ROWS - gps.MAX_BATCH
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= most:
+        raise ValidationError("gps.max_backlog_rows",
+                              f"gps.max_backlog_rows: must be a whole number of rows from 1 to {most}, got {raw!r}")
+    return raw
 
 
 @dataclass(slots=True)
@@ -140,6 +152,12 @@ class Live:
                                          ["source"])
         self.rejected = registry.counter("ems_gps_fixes_rejected_total", "GPS fixes rejected, by reason",
                                          ["reason"])
+        self.deferred = registry.counter("ems_gps_fixes_deferred_total",
+                                         "GPS fixes answered 503 while the history backlog was full "
+                                         "(the device keeps and resends them)", ["source"])
+        self._backlogged = False
+        self.dropped = registry.counter("ems_gps_rows_dropped_total",
+                                        "History rows dropped beyond the pending cap (0 unless misconfigured)")
         self.stale_marked = registry.counter("ems_gps_units_marked_stale_total",
                                              "Units that passed the stale limit")
         self.store_rows = registry.counter("ems_gps_rows_written_total", "Position history rows written")
@@ -153,6 +171,8 @@ class Live:
         for reason in Reject:
             self.rejected.values.setdefault((reason.value,), 0.0)
         self.rejected.values.setdefault(("unknown_device",), 0.0)
+        for source in ("osmand", "osmand_json", "json"):
+            self.deferred.values.setdefault((source,), 0.0)
         service.unit_extras = self.unit_extras
         self._unsubscribe = service.subscribe(self.on_event)
 
@@ -225,6 +245,27 @@ class Live:
 
     # -- intake -------------------------------------------------------------------------------
 
+    def check_backlog(self, source: str, count: int = 1) -> None:
+        """Refuse fixes with 503 while ``max_backlog_rows`` wait for the store (the device resends).
+
+        Nothing taken is ever dropped: when the store is slower than the intake (or down), the
+        devices hold the fixes instead (Traccar Client keeps a fix until it is answered 200).
+        """
+        waiting = len(self.pending)
+        if waiting < self.config.max_backlog_rows:
+            if self._backlogged:
+                self._backlogged = False
+                log.warning("position history backlog down to %d rows: taking fixes again", waiting)
+            return
+        if not self._backlogged:
+            self._backlogged = True
+            log.warning("position history backlog at %d rows: fixes answered 503 until the store catches up",
+                        waiting)
+        self.deferred.inc(source, amount=count)
+        retry_s = min(60, max(1, math.ceil(self.config.flush_interval_s)))  # the next store write
+        raise ApiError(503, "backlog", f"history: {waiting} fixes wait for the store; send again in {retry_s} s",
+                       headers={"Retry-After": str(retry_s)})
+
     def ingest(self, unit_id: str, fixes: list[Fix], source: str,
                now: datetime | None = None) -> list[Reject | None]:
         """Filter and take a unit's fixes (time order); return each one's reject reason or None.
@@ -264,6 +305,7 @@ class Live:
         if len(self.pending) > MAX_PENDING_ROWS:
             dropped = len(self.pending) - MAX_PENDING_ROWS
             del self.pending[:dropped]
+            self.dropped.inc(amount=dropped)
             log.error("position store unavailable: %d oldest history rows dropped", dropped)
         return outcome
 
@@ -465,7 +507,9 @@ async def post_positions(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_json", f"body: not valid JSON ({e})") from e
     except GpsError as e:
         raise ApiError(400, "invalid", str(e)) from e
-    outcome = live_of(request).ingest(unit_id, fixes, "json")
+    live = live_of(request)
+    live.check_backlog("json", len(fixes))
+    outcome = live.ingest(unit_id, fixes, "json")
     rejected = [{"index": i, "reason": r.value} for i, r in enumerate(outcome) if r is not None]
     return json_response({"accepted": len(fixes) - len(rejected), "rejected": rejected})
 
@@ -495,6 +539,7 @@ async def osmand(request: web.Request) -> web.Response:
     except GpsError as e:
         raise ApiError(400, "invalid", str(e)) from e
     unit_id = live.unit_of_device(fix.device_id or "")
+    live.check_backlog(source)
     # Filtered fixes are answered 200 too: the app would otherwise resend a bad fix forever.
     live.ingest(unit_id, [fix], source, now)
     return web.Response(status=200)

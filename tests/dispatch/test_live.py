@@ -278,3 +278,53 @@ def test_the_position_interval_must_be_positive():
         with pytest.raises(ValidationError, match=f"live.ws_position_interval_s: must be a number of seconds > 0, "
                                                   f"got {bad!r}"):
             LiveConfig.from_config({"live": {"ws_position_interval_s": bad}})
+
+
+async def test_a_full_history_backlog_is_answered_503_and_nothing_taken_is_dropped(aiohttp_client, tmp_path,
+                                                                                     monkeypatch):
+    warnings.simplefilter("ignore")
+    client = await aiohttp_client(create_app(live_config(tmp_path, flush_interval_s=3600.0, max_backlog_rows=3)))
+    live = client.server.app[LIVE]
+    store = client.server.app[SERVICE].store
+    live.pending.clear()
+    t = now() - timedelta(seconds=60)
+
+    def osmand(i):
+        return client.get(f"/osmand?id=centre-1&lat={A[1]}&lon={A[0] + i * 1e-5}"
+                          f"&timestamp={int((t + timedelta(seconds=i)).timestamp())}")
+
+    real = store.append_position_history
+
+    async def store_down(rows):
+        raise StoreError("sqlite: database is locked")
+
+    monkeypatch.setattr(store, "append_position_history", store_down)
+    for i in range(3):
+        assert (await osmand(i)).status == 200
+    assert await live.flush() == 0 and len(live.pending) == 3  # the store is down: kept
+    refused = await osmand(3)
+    assert refused.status == 503 and refused.headers["Retry-After"] == "60"  # the flush interval, at most 60 s
+    body = await refused.json()
+    assert body["error"] == "backlog" and body["message"].startswith("history: 3 fixes wait for the store")
+    batch = [{"lon": A[0], "lat": A[1], "timestamp": (t + timedelta(seconds=10 + i)).isoformat()} for i in range(2)]
+    r = await client.post("/api/units/centre-1/positions", json=batch, headers=auth("dispatcher"))
+    assert r.status == 503 and (await r.json())["error"] == "backlog"
+    assert (await unit(client))["position"] == {"lon": A[0] + 2e-5, "lat": A[1]}  # a refused fix is not taken
+    text = await (await client.get("/metrics")).text()
+    assert 'ems_gps_fixes_deferred_total{source="osmand"} 1' in text
+    assert 'ems_gps_fixes_deferred_total{source="json"} 2' in text
+
+    monkeypatch.setattr(store, "append_position_history", real)  # the store is back
+    assert await live.flush() == 3 and not live.pending
+    assert (await osmand(3)).status == 200  # the phone's resend is taken
+    assert await live.flush() == 1
+    history = await store.position_history("centre-1")
+    assert [h.at for h in history] == [t + timedelta(seconds=i) for i in range(4)]
+
+
+def test_the_backlog_limit_must_be_a_whole_number_of_rows_the_intake_can_hold():
+    assert LiveConfig.from_config({"gps": {"max_backlog_rows": 10}}).max_backlog_rows == 10
+    for bad in (0, -5, 2.5, "many", True, 10**9):
+        with pytest.raises(ValidationError, match=f"gps.max_backlog_rows: must be a whole number of rows from 1 to "
+                                                  f"199000, got {bad!r}"):
+            LiveConfig.from_config({"gps": {"max_backlog_rows": bad}})
