@@ -8,7 +8,9 @@ The service runs in its own process (``serve``, SQLite in a temporary directory,
   ``wrk`` (C, with a Lua script that varies unit ids and timestamps) when it is installed
   (``apt-get install -y wrk``), else from a Python aiohttp client, which on a small machine takes
   much of the CPU the service would use (``--load python`` forces it). Reported with the service
-  process's CPU seconds, so a run limited by the load generator shows as such.
+  process's CPU seconds, so a run limited by the load generator shows as such. The baseline, measured
+  in the same run under the same wrk load: a bare aiohttp application answering ``GET /osmand`` 200
+  without reading it (``serve-bare``); the service's rate is printed as a ratio of it.
 - ``latency``: 100 dispatcher consoles on ``/ws`` (`Console`: light asyncio websocket readers
   with no library, all in ONE second process) while 500 OsmAnd fixes/s arrive. With wrk the
   fixes are paced by its Lua script and each is stamped, as its timestamp, with the wall-clock
@@ -105,6 +107,26 @@ def serve(args: argparse.Namespace) -> None:
             profile.dump_stats(args.profile)
 
 
+def serve_bare(args: argparse.Namespace) -> None:
+    """Run the baseline: a bare aiohttp application answering ``/osmand`` 200 without looking at it."""
+    import logging
+
+    from aiohttp import web
+
+    logging.basicConfig(level=logging.WARNING)
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response()
+
+    async def ready(app: web.Application) -> None:
+        print("ready", flush=True)
+
+    app = web.Application()
+    app.router.add_get("/osmand", ok)
+    app.on_startup.append(ready)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
+
+
 def process_cpu_s(pid: int, which: str = "both") -> float:
     """Return the CPU seconds a process has used: ``user``, ``system`` or ``both``."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -114,11 +136,11 @@ def process_cpu_s(pid: int, which: str = "both") -> float:
 
 
 class Server:
-    """The service in a child process."""
+    """The service in a child process (``bare``: the baseline, `serve_bare`, instead)."""
 
-    def __init__(self, units: int, county: str, profile: str | None = None) -> None:
+    def __init__(self, units: int, county: str, profile: str | None = None, bare: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="ems-bench-"))
-        if county == "tiny":
+        if county == "tiny" and not bare:
             county = str(Path(shutil.copytree(TINY, self.dir / "county",
                                               ignore=shutil.ignore_patterns(".ems-cache"))))
         with socket.socket() as s:
@@ -128,6 +150,8 @@ class Server:
         self.units = [f"u{i:04d}" for i in range(units)]
         command = [sys.executable, __file__, "serve", "--port", str(self.port), "--data-dir", str(self.dir),
                    "--units", str(units), "--county", county, "--token", self.token]
+        if bare:
+            command = [sys.executable, __file__, "serve-bare", "--port", str(self.port)]
         if profile:
             command += ["--profile", str(Path(profile).resolve())]
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -361,6 +385,21 @@ def throughput(server: Server, seconds: float, load: str, threads: int = 1, conn
             "server_system_s": system, "load_cpu_s": load_cpu,
             "elapsed_s": elapsed, "us_per_fix": cpu / accepted * 1e6 if accepted else float("nan"), **summary}
     return out
+
+
+def baseline(seconds: float, threads: int, connections: int, units: int) -> dict[str, float]:
+    """Measure the bare aiohttp baseline (`serve_bare`) under the OsmAnd wrk load."""
+    bare = Server(units, "tiny", bare=True)
+    try:
+        start = datetime.now(timezone.utc) - timedelta(hours=3)
+        cpu0, t0 = bare.cpu_s(), time.perf_counter()
+        summary = run_wrk(bare, [str(units), str(int(start.timestamp() * 1000)), str(threads), "osmand", ""],
+                          seconds, threads, connections)
+        elapsed, cpu = time.perf_counter() - t0, bare.cpu_s() - cpu0
+    finally:
+        bare.stop()
+    requests = summary["requests"]
+    return {"per_s": requests / elapsed, "us_per_request": cpu / requests * 1e6 if requests else float("nan")}
 
 
 # -- consoles (in their own process) --------------------------------------------------------------
@@ -667,7 +706,8 @@ async def soak(server: Server, minutes: float, consoles: int = 20) -> dict[str, 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("mode", nargs="?", default="all", choices=["all", "throughput", "latency", "soak", "serve"])
+    p.add_argument("mode", nargs="?", default="all", choices=["all", "throughput", "latency", "soak", "serve",
+                                                                   "serve-bare"])
     p.add_argument("--seconds", type=float, default=10.0, help="length of the throughput and latency runs")
     p.add_argument("--minutes", type=float, default=10.0, help="length of the soak")
     p.add_argument("--units", type=int, default=None, help="fleet size (500 by default)")
@@ -689,6 +729,9 @@ def main() -> None:
     args = p.parse_args()
     if args.mode == "serve":
         serve(args)
+        return
+    if args.mode == "serve-bare":
+        serve_bare(args)
         return
     load = args.load
     if load == "auto":
@@ -718,6 +761,12 @@ def main() -> None:
                       f"service CPU {m['server_cpu_s']:.1f} s ({m['server_system_s']:.1f} s in the kernel) in "
                       f"{m['elapsed_s']:.1f} s = {m['server_cores']:.2f} cores, {m['us_per_fix']:.0f} us/fix{extra}. "
                       f"Load: {how}, {m['load_cpu_s']:.1f} CPU s. Goal >= 5000/s", flush=True)
+            if "osmand" in r and load == "wrk":
+                base = baseline(args.seconds, args.wrk_threads, args.wrk_connections, len(server.units))
+                print(f"baseline: a bare aiohttp handler answering GET /osmand 200 unread, same wrk load: "
+                      f"{base['per_s']:.0f} requests/s, {base['us_per_request']:.0f} us of CPU each -> the service "
+                      f"takes {r['osmand']['fixes_per_s'] / base['per_s']:.2f}x the bare rate, "
+                      f"{r['osmand']['us_per_fix'] / base['us_per_request']:.2f}x its CPU a request", flush=True)
         if args.mode in ("all", "latency"):
             r = asyncio.run(latency(server, args.seconds, rate=args.rate, consoles=args.consoles, load=load))
             print(f"latency: {r['fixes']:.0f} OsmAnd fixes at {r['rate']:.0f}/s ({r['poster']}) to {r['consoles']} "
