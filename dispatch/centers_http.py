@@ -365,7 +365,7 @@ async def post_ecg(request: web.Request) -> web.Response:
 async def get_attachment(request: web.Request) -> web.StreamResponse:
     attachment_id = request.match_info["attachment_id"]
     patients: PatientsFold = request.app[PATIENTS]
-    owner = next((cid for cid, p in patients.patients.items() if any(a["id"] == attachment_id for a in p.ecg)), None)
+    owner = patients.owner_of_attachment(attachment_id)
     if owner is None:
         raise ApiError(404, "not_found", f"attachment_id: no attachment {attachment_id!r}")
     patient_guard(request, owner, write=False)

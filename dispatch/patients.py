@@ -77,6 +77,7 @@ class PatientsFold:
 
     def __init__(self) -> None:
         self.patients: dict[str, Patient] = {}
+        self.attachment_owner: dict[str, str] = {}  # attachment id -> call id
 
     def patient(self, call_id: str) -> Patient:
         found = self.patients.get(call_id)
@@ -89,6 +90,12 @@ class PatientsFold:
     def apply(self, seq: int, event: dict[str, Any]) -> None:
         call_id = patient_of(event)
         self.patients[call_id] = followed_by(self.patient(call_id), event)
+        if event.get("type") == ECG:
+            self.attachment_owner[event["attachment"]["id"]] = call_id
+
+    def owner_of_attachment(self, attachment_id: str) -> str | None:
+        """Return the call an ECG attachment belongs to, or None."""
+        return self.attachment_owner.get(attachment_id)
 
     def rows(self, events: list[dict[str, Any]]) -> list[StateRow]:
         """Current-state rows of the patients the events touch, as they will be after them."""

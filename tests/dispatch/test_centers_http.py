@@ -205,3 +205,17 @@ async def test_the_center_is_prenotified_over_its_websocket(client):
     assert message["hospital_id"] == "renmin" and message["eta_s"] >= 0 and message["unit_id"] == "centre-1"
     assert "stemi_suspected" in {m["kind"] for m in message["milestones"]}
     await ws.close()
+
+
+async def test_an_ecg_is_found_by_its_id_after_a_restart(aiohttp_client, config):
+    first = await aiohttp_client(create_app(config))
+    call_id = await stemi_on_scene(first)
+    r = await first.post(f"/api/calls/{call_id}/ecg", data=PNG,
+                         headers=auth("crew_centre1") | {"Content-Type": "image/png"})
+    attachment_id = (await r.json())["attachment"]["id"]
+    await first.close()
+    again = await aiohttp_client(create_app(config))  # the index is rebuilt from the log
+    r = await again.get(f"/api/attachments/{attachment_id}", headers=auth("dispatcher"))
+    assert r.status == 200 and await r.read() == PNG
+    r = await again.get("/api/attachments/no-such-ecg", headers=auth("dispatcher"))
+    assert r.status == 404 and "no-such-ecg" in (await r.json())["message"]
