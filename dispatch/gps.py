@@ -319,33 +319,46 @@ def parse_osmand(params: Mapping[str, str], now: datetime) -> Fix:
     GpsError
         No device id, no position, or a value that is not a number or a time.
     """
-    device = params.get("id") or params.get("deviceid")
+    get = params.get
+    device = get("id") or get("deviceid")
     if not device:
         raise GpsError("id", "the device identifier (id or deviceid) is required")
-    if params.get("location"):
-        parts = params["location"].split(",")
+    location = get("location")
+    if location:
+        parts = location.split(",")
         if len(parts) != 2:
-            raise GpsError("location", f"must be 'lat,lon', got {params['location'][:40]!r}")
+            raise GpsError("location", f"must be 'lat,lon', got {location[:40]!r}")
         lat, lon = _required("location", parts[0]), _required("location", parts[1])
     else:
-        lat, lon = _required("lat", params.get("lat")), _required("lon", params.get("lon"))
-    raw_time = params.get("timestamp")
+        lat, lon = _required("lat", get("lat")), _required("lon", get("lon"))
+    raw_time = get("timestamp")
     at = parse_time("timestamp", raw_time, naive_utc=True) if raw_time else now
-    speed_kn = _number("speed", params.get("speed"))
-    heading = _number("bearing", params.get("bearing")) if params.get("bearing") else \
-        _number("heading", params.get("heading"))
-    accuracy = _number("accuracy", params.get("accuracy"))
-    if accuracy is None and params.get("hdop"):
+    speed_kn = _text_number("speed", get("speed"))
+    bearing = get("bearing")
+    heading = _text_number("bearing", bearing) if bearing else _text_number("heading", get("heading"))
+    accuracy = _text_number("accuracy", get("accuracy"))
+    if accuracy is None and get("hdop"):
         # Traccar keeps hdop as its own attribute; as an accuracy we take hdop x 5 m (a common
         # rule of thumb for a consumer receiver's user range error), only when accuracy is absent.
-        hdop = _number("hdop", params.get("hdop"))
+        hdop = _text_number("hdop", get("hdop"))
         accuracy = hdop * 5.0 if hdop is not None else None
-    valid = _bool("valid", params.get("valid"))
+    valid = _bool("valid", get("valid"))
     return Fix(lon=lon, lat=lat, at=at,
                speed_mps=speed_kn * KNOT_MPS if speed_kn is not None else None,
-               heading_deg=heading, accuracy_m=accuracy, altitude_m=_number("altitude", params.get("altitude")),
-               battery_pct=_number("batt", params.get("batt")), charging=_bool("charge", params.get("charge")),
+               heading_deg=heading, accuracy_m=accuracy, altitude_m=_text_number("altitude", get("altitude")),
+               battery_pct=_text_number("batt", get("batt")), charging=_bool("charge", get("charge")),
                valid=True if valid is None else valid, device_id=str(device))
+
+
+def _text_number(field: str, raw: str | None) -> float | None:
+    """`_number` for a query or form value (a string): None when absent, empty or not finite."""
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise GpsError(field, f"must be a number, got {raw[:40]!r}") from None
+    return value if math.isfinite(value) else None
 
 
 def parse_osmand_json(body: Any) -> Fix:

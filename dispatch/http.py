@@ -323,7 +323,9 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
 
 
 def route_handler(route: Route) -> Any:
-    """Wrap a route's handler with its auth check and body parsing."""
+    """Wrap a route's handler with its auth check and body parsing (a public raw route needs neither)."""
+    if route.roles is None and (route.body is None or route.raw_body):
+        return route.handler
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if route.roles is not None:

@@ -514,6 +514,10 @@ async def post_positions(request: web.Request) -> web.Response:
     return json_response({"accepted": len(fixes) - len(rejected), "rejected": rejected})
 
 
+@api.route("GET", "/osmand", summary="OsmAnd protocol (Traccar Client): id, lat, lon, timestamp, speed (knots)…",
+           roles=None, raw_body=True, tag="live")
+@api.route("POST", "/osmand", summary="OsmAnd protocol: query/form fields, or Traccar Client's JSON body",
+           roles=None, raw_body=True, tag="live")
 async def osmand(request: web.Request) -> web.Response:
     """Take one fix in the OsmAnd protocol (Traccar Client); answer 200 with an empty body."""
     live = live_of(request)
@@ -543,18 +547,6 @@ async def osmand(request: web.Request) -> web.Response:
     # Filtered fixes are answered 200 too: the app would otherwise resend a bad fix forever.
     live.ingest(unit_id, [fix], source, now)
     return web.Response(status=200)
-
-
-@api.route("GET", "/osmand", summary="OsmAnd protocol (Traccar Client): id, lat, lon, timestamp, speed (knots)…",
-           roles=None, raw_body=True, tag="live")
-async def osmand_get(request: web.Request) -> web.Response:
-    return await osmand(request)
-
-
-@api.route("POST", "/osmand", summary="OsmAnd protocol: query/form fields, or Traccar Client's JSON body",
-           roles=None, raw_body=True, tag="live")
-async def osmand_post(request: web.Request) -> web.Response:
-    return await osmand(request)
 
 
 @api.route("GET", "/ws", summary="Websocket stream (token in the query or the first message; docs/protocol.md)",
