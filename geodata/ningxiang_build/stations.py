@@ -6,12 +6,14 @@ People's Hospital, five substations of 3 ambulances and 6 staff "by township blo
 The seed does not say where the other four substations are: `choose_substations` takes one per
 block (`SUBSTATION_BLOCKS`) among the layouts whose demand-weighted travel time is within
 `PMEDIAN_SLACK` of the best (p-median), the one that best matches the published arrivals.
-docs/ningxiang.md explains the blocks and the choice.
+docs/ningxiang.md explains the blocks and the choice. The layouts are scored by the planner's
+exhaustive solver (`simulation.plan_enumerate`), the one the optimiser's tests check the MILP
+against; it imports numpy only.
 """
 
 from __future__ import annotations
 
-import itertools
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -22,6 +24,8 @@ from geodata.gcj02 import gcj02_to_wgs84
 from geodata.ningxiang_build.common import BuildError
 from geodata.ningxiang_build.raw import URBAN_SUBDISTRICTS, RawData
 from geodata.ningxiang_build.settlements import bare_town_name, pinyin
+from simulation.plan_enumerate import enumerate_choices, same_value
+from simulation.plan_problem import Objective, PlanError, PlanProblem, PlanSite, nearest_travel_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +216,10 @@ def choose_substations(
 ) -> SubstationChoice:  # fmt: skip
     """Choose one candidate per block: near-optimal for demand, then the best fit (exhaustive).
 
-    Every layout with one candidate per block is tried (a block holding a `fixed` candidate
-    keeps it). Those whose demand-weighted mean time from the nearest station is within `slack`
-    of the best (the p-median over one-per-block layouts) are kept; among them the smallest
+    Every layout with one candidate per block is scored by the planner's exhaustive p-median
+    (`simulation.plan_enumerate.enumerate_choices`; a block holding a `fixed` candidate keeps
+    it). Those whose demand-weighted mean time from the nearest station is within `slack` of
+    the best (the p-median over one-per-block layouts) are kept; among them the smallest
     ``misfit(nearest_time_s)`` wins, then the smaller mean time, then the first in block order.
 
     Parameters
@@ -237,7 +242,8 @@ def choose_substations(
     Raises
     ------
     BuildError
-        A block is empty, blocks overlap, or a block holds two fixed candidates.
+        A block is empty, blocks overlap, a block holds two fixed candidates, or the times or
+        weights are not a valid p-median problem (negative times, weights all zero).
     """
     seen: set[str] = set()
     choices = []
@@ -251,14 +257,45 @@ def choose_substations(
         if len(pinned) > 1:
             raise BuildError(f"substation block {name!r}: fixed {pinned}, expected at most one")
         choices.append(pinned or list(members))
-    w_total = float(weights.sum())
-    scored = []
-    for layout in itertools.product(*choices):
-        t = base_time_s
-        for c in layout:
-            t = np.minimum(t, cand_time_s[c])
-        scored.append((float(t @ weights) / w_total, layout, t))
-    best = min(m for m, _, _ in scored)
-    near = [(misfit(t), m, i, layout) for i, (m, layout, t) in enumerate(scored) if m <= best * (1.0 + slack)]
-    fit, mean, _, layout = min(near)
-    return SubstationChoice(tuple(layout), mean, best, float(fit), len(near))
+    names = [c for members in choices for c in members]
+    try:
+        problem = _pmedian_problem(names, base_time_s, cand_time_s, weights)
+        # Sites 1.. are the candidates block by block, so lexicographic order is block order.
+        index_blocks, start = [], 1
+        for members in choices:
+            index_blocks.append(range(start, start + len(members)))
+            start += len(members)
+        scored = enumerate_choices(problem, Objective.PMEDIAN, len(index_blocks), blocks=index_blocks)
+    except PlanError as e:
+        raise BuildError(f"substation choice: {e}") from e
+    best = min(c.value for c in scored)
+    limit = best * (1.0 + slack)
+    # The solver ranks by mean time, equal means (up to rounding) in block order.
+    near = [
+        (misfit(nearest_travel_s(problem, c.chosen)), c.rank, c)
+        for c in scored
+        if c.value <= limit or same_value(c.value, limit)
+    ]
+    fit, _, pick = min(near)
+    layout = tuple(names[j - 1] for j in pick.chosen)
+    return SubstationChoice(layout, pick.value, best, float(fit), len(near))
+
+
+def _pmedian_problem(
+    names: Sequence[str], base_time_s: np.ndarray, cand_time_s: Mapping[str, np.ndarray], weights: np.ndarray
+) -> PlanProblem:
+    """Return the planner's problem: the base station always open (site 0), then the candidates.
+
+    Only the travel times and weights matter to the p-median: the sites' coordinates are NaN
+    (not known here, never read) and the arrival targets are unbounded.
+    """
+    sites = [PlanSite("base", "base", math.nan, math.nan, kind="centre", fixed=True, candidate=False)]
+    sites += [PlanSite(f"candidate-{j}", name, math.nan, math.nan) for j, name in enumerate(names, start=1)]
+    travel = np.vstack([np.asarray(base_time_s, dtype=float)] + [np.asarray(cand_time_s[n], dtype=float) for n in names])
+    return PlanProblem(
+        sites=tuple(sites),
+        weight=np.asarray(weights, dtype=float),
+        target_s=np.full(travel.shape[1], math.inf),
+        travel_s=travel,
+        ambulances=0,
+    )

@@ -188,3 +188,39 @@ def test_plan_optimize_on_the_embedded_county(tmp_path: Path) -> None:
         assert sum(s["ambulances"] for s in sol["stations"]) == 32
     # The model's objective of the base layout is no better than the optimum over the same sites.
     assert plan["base"]["model_value"] >= first["objective_value"] - 1e-6
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), objective=st.sampled_from([Objective.MCLP, Objective.PMEDIAN]))
+def test_one_site_per_block_is_the_best_of_all_choices_that_take_one_from_each(seed: int,
+                                                                            objective: Objective) -> None:
+    from simulation.plan_enumerate import enumerate_choices
+
+    problem = small_problem(seed, n_sites=8)
+    cand = list(problem.candidates)
+    blocks = [cand[:2], cand[2:5], cand[5:]]
+    ranked = enumerate_choices(problem, objective, 3, blocks=blocks)
+    everything = enumerate_choices(problem, objective, 3)
+    one_each = [c for c in everything if all(len(set(c.chosen) & set(b)) == 1 for b in blocks)]
+    assert [c.chosen for c in ranked] == [c.chosen for c in one_each]
+    assert len(ranked) == 2 * 3 * (len(cand) - 5) and [c.rank for c in ranked] == list(range(1, len(ranked) + 1))
+
+
+def test_tied_choices_come_in_lexicographic_order_and_bad_blocks_are_named() -> None:
+    from simulation.plan_enumerate import enumerate_best, enumerate_choices
+
+    problem = small_problem(3, n_sites=5, kept=0)
+    # Sites 1-4 become equal: every choice of one has the same value.
+    same = np.repeat(problem.travel_s[1:2], 4, axis=0)
+    tied = PlanProblem(sites=problem.sites, weight=problem.weight, target_s=problem.target_s,
+                       travel_s=np.vstack([problem.travel_s[:1], same]), ambulances=problem.ambulances)
+    ranked = enumerate_choices(tied, Objective.PMEDIAN, 1)
+    assert [c.chosen for c in ranked] == [(1,), (2,), (3,), (4,)]
+    assert enumerate_best(tied, Objective.PMEDIAN, 1).chosen == (1,)
+    for blocks, message in (([[1], [2]], "one substation per block needs substations = 2, got 1"),
+                            ([[]], r"blocks\[0\]: empty"), ([[1, 1]], r"blocks\[0\]: repeated"),
+                            ([[9]], r"blocks\[0\]: \[9\] are not candidate indices")):
+        with pytest.raises(PlanError, match=message):
+            enumerate_choices(tied, Objective.PMEDIAN, 1, blocks=blocks)
+    with pytest.raises(PlanError, match=r"blocks\[1\]: \[1\] already in another block"):
+        enumerate_choices(tied, Objective.PMEDIAN, 2, blocks=[[1, 2], [1, 3]])
