@@ -15,34 +15,55 @@ The network is one planar graph, built in local metres:
 5. short dead-end lanes (spurs) at hamlets and where two road classes meet at a bend.
 
 Edges then get curvature (intermediate nodes) and speeds in `shape_edges`.
+
+This module runs the steps; the pieces live in `network` (junction kinds, `Edge`, `Network`),
+`terrain` (hilliness, junction density), `corridors` (step 2) and `mesh` (steps 3-5). The names
+other modules import from here are re-exported.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import shapely
 import shapely.affinity
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
-from scipy.spatial import Delaunay, cKDTree
+from scipy.sparse.csgraph import minimum_spanning_tree
+from scipy.spatial import cKDTree
 from shapely.geometry import LineString, Point, Polygon
 
-from geodata.ningxiang_build.common import BuildError, FloatArray, LocalProjection, smoothstep
-from geodata.ningxiang_build.params import (
-    HILL_FULL_LON,
-    HILL_NORTH_LAT,
-    HILL_NORTH_ZERO_LON,
-    HILL_ZERO_LON,
-    RoadParams,
+from geodata.ningxiang_build.common import BuildError, LocalProjection
+from geodata.ningxiang_build.corridors import (
+    KNOWN_SEAT_ROADS,
+    SEAT_EDGE_MAX_ANGLE_DEG,
+    city_gate,
+    meander,
+    seat_graph,
+    shortest_path_edges,
+    uncross,
 )
+from geodata.ningxiang_build.mesh import (
+    add_spurs,
+    classify_mesh,
+    draw_mesh_points,
+    gabriel_rng,
+    main_component,
+    thin_points,
+)
+from geodata.ningxiang_build.network import (
+    CORRIDOR,
+    GRID,
+    MESH,
+    SEAT,
+    SPUR,
+    VILLAGE,
+    Edge,
+    Network,
+)
+from geodata.ningxiang_build.params import RoadParams
 from geodata.ningxiang_build.raw import URBAN_SUBDISTRICTS, RawData
-
-# Junction kinds.
-GRID, CORRIDOR, SEAT, VILLAGE, MESH, SPUR = 0, 1, 2, 3, 4, 5
+from geodata.ningxiang_build.terrain import hilliness, junction_density
 
 # Names of the county town's arterials (schematic: the names of real Ningxiang streets are given
 # to grid lines, not to their real courses).
@@ -51,50 +72,6 @@ CITY_NS_NAMES = ("白马大道", "沩江路", "东沩路", "团结路", "香山�
                  "学府路", "滨江路")  # fmt: skip
 
 Progress = Callable[[str], None]
-
-# Seat-graph edges facing a wider angle than this in a Delaunay triangle are dropped.
-SEAT_EDGE_MAX_ANGLE_DEG = 115.0
-# Direct roads between seats that published figures attest: the 流沙河 substation reaches 龙田 in
-# 20 km on a 16.8 km straight line (published_figures.toml), so a direct road joins them.
-KNOWN_SEAT_ROADS = (("流沙河镇", "龙田镇"),)
-
-
-@dataclass(frozen=True, slots=True)
-class Edge:
-    """A road between two junctions, before curvature."""
-
-    u: int
-    v: int
-    highway: str
-    name: str | None = None
-    ref: str | None = None
-    oneway: bool = False
-    city: bool = False  # a street of the county town grid (own speeds, no curvature)
-
-
-@dataclass(frozen=True)
-class Network:
-    """The generated junctions and roads, in local metres."""
-
-    x: FloatArray
-    y: FloatArray
-    kind: np.ndarray  # junction kind per node (GRID ... SPUR)
-    edges: tuple[Edge, ...]
-    seat_node: dict[str, int]  # township name -> junction
-    village_node: dict[str, int]  # village adcode -> junction
-    hamlet_nodes: tuple[int, ...]  # junctions chosen as generated settlements
-    city_centre_xy: tuple[float, float]
-    city_axes_m: tuple[float, float]
-    dropped_nodes: int
-
-
-def hilliness(lon: FloatArray, lat: FloatArray) -> FloatArray:
-    """Return how hilly the ground is (0 flat .. 1 western hills) at WGS84 points."""
-    west = 1.0 - smoothstep(HILL_FULL_LON, HILL_ZERO_LON, lon)
-    north = (1.0 - smoothstep(HILL_FULL_LON + 0.05, HILL_NORTH_ZERO_LON, lon)) * smoothstep(
-        HILL_NORTH_LAT - 0.03, HILL_NORTH_LAT + 0.03, lat
-    )
-    return np.maximum(west, north)
 
 
 def generate_network(
@@ -190,8 +167,8 @@ def generate_network(
     gy_all = np.append(sy, hosp_y)
     seat_index = {t.name: i for i, t in enumerate(seats)}
     known = [(seat_index[a], seat_index[b]) for a, b in KNOWN_SEAT_ROADS]
-    seat_edges = _seat_graph(gx_all, gy_all, boundary, known)
-    primary = _shortest_path_edges(gx_all, gy_all, seat_edges, city)
+    seat_edges = seat_graph(gx_all, gy_all, boundary, known)
+    primary = shortest_path_edges(gx_all, gy_all, seat_edges, city)
     corridor_lines: list[tuple[int, int, np.ndarray, str, str]] = []
     n_primary = n_secondary = 0
     for a, b in seat_edges:
@@ -199,7 +176,7 @@ def generate_network(
         for k in (a, b):
             if k == city:
                 other = b if k == a else a
-                ends.append(_city_gate(cx, cy, ax, ay, gx_all[other], gy_all[other], xs, ys, perimeter))
+                ends.append(city_gate(cx, cy, ax, ay, gx_all[other], gy_all[other], xs, ys, perimeter))
             else:
                 ends.append(seat_node[seats[k].name])
         highway = "primary" if (a, b) in primary else "secondary"
@@ -214,11 +191,11 @@ def generate_network(
         mid_lon, mid_lat = proj.to_lonlat(*(0.5 * (p0 + p1)))
         h = float(hilliness(mid_lon, mid_lat))
         amp = params.corridor_meander_flat + (params.corridor_meander_hill - params.corridor_meander_flat) * h
-        line = _meander(p0, p1, amp, params.corridor_spacing_m, rng)
+        line = meander(p0, p1, amp, params.corridor_spacing_m, rng)
         if not all(inner.contains(Point(q)) for q in line[1:-1]):
-            line = _meander(p0, p1, 0.0, params.corridor_spacing_m, rng)
+            line = meander(p0, p1, 0.0, params.corridor_spacing_m, rng)
         corridor_lines.append((ends[0], ends[1], line, highway, ref))
-    corridor_lines = _uncross(corridor_lines, params.corridor_spacing_m, rng)
+    corridor_lines = uncross(corridor_lines, params.corridor_spacing_m, rng)
     for u_end, v_end, line, highway, ref in corridor_lines:
         ids = [u_end]
         for q in line[1:-1]:
@@ -248,11 +225,11 @@ def generate_network(
         [city_shape.buffer(150.0), corridors_geom.buffer(params.corridor_clear_m)]
     )
     shapely.prepare(keep_out)
-    mx, my = _draw_mesh_points(
+    mx, my = draw_mesh_points(
         inner, keep_out, proj, rng, params, (hosp_x, hosp_y), np.column_stack([sx, sy])
     )
     fixed = np.column_stack([xs, ys])
-    mx, my = _thin(fixed, mx, my, params.mesh_min_spacing_m)
+    mx, my = thin_points(fixed, mx, my, params.mesh_min_spacing_m)
     for x, y in zip(mx, my, strict=True):
         xs.append(float(x))
         ys.append(float(y))
@@ -264,7 +241,7 @@ def generate_network(
     # --- mesh edges -----------------------------------------------------------------------------
     say(f"mesh edges over {len(X):,} junctions")
     explicit = {(min(e.u, e.v), max(e.u, e.v)) for e in edges}
-    cand, rng_flag = _gabriel_rng(X, Y)
+    cand, rng_flag = gabriel_rng(X, Y)
     ku, kv = K[cand[:, 0]], K[cand[:, 1]]
     length = np.hypot(X[cand[:, 0]] - X[cand[:, 1]], Y[cand[:, 0]] - Y[cand[:, 1]])
     road_end = np.isin(ku, (GRID, CORRIDOR, SEAT)) & np.isin(kv, (GRID, CORRIDOR, SEAT))
@@ -299,7 +276,7 @@ def generate_network(
 
     # --- keep the component of the town -----------------------------------------------------------
     all_edges = edges + mesh_edges
-    keep_mask, dropped = _main_component(n, all_edges, seat_node[urban[0].name])
+    keep_mask, dropped = main_component(n, all_edges, seat_node[urban[0].name])
     for name, node in seat_node.items():
         if not keep_mask[node]:
             raise BuildError(f"township seat {name}: not connected to the county town's roads")
@@ -310,13 +287,13 @@ def generate_network(
     # --- hamlets, tertiary and residential classes ------------------------------------------------
     say("hamlets and road classes")
     lon, lat = proj.to_lonlat(X, Y)
-    density = _density(X, Y, lon, lat, (hosp_x, hosp_y), np.column_stack([sx, sy]))
+    density = junction_density(X, Y, lon, lat, (hosp_x, hosp_y), np.column_stack([sx, sy]))
     mesh_ids = np.flatnonzero((K == MESH) & keep_mask)
     p = density[mesh_ids] / density[mesh_ids].sum()
     hamlets = np.sort(
         rng.choice(mesh_ids, size=min(params.generated_settlements, len(mesh_ids)), replace=False, p=p)
     )
-    mesh_edges = _classify_mesh(
+    mesh_edges = classify_mesh(
         X, Y, K, edges, mesh_edges, keep_mask, hamlets, village_node, seat_node, params,
         city_shape,
     )  # fmt: skip
@@ -324,7 +301,7 @@ def generate_network(
 
     # --- spurs --------------------------------------------------------------------------------------
     say("lanes and spurs")
-    X, Y, K, spur_edges = _add_spurs(X, Y, K, all_edges, hamlets, inner, rng, params)
+    X, Y, K, spur_edges = add_spurs(X, Y, K, all_edges, hamlets, inner, rng, params)
     keep_mask = np.append(keep_mask, np.ones(len(X) - len(keep_mask), dtype=bool))
     all_edges = all_edges + spur_edges
 
@@ -358,308 +335,21 @@ def _hospital_lonlat() -> tuple[float, float]:
     return gcj02_to_wgs84(h.gcj_lon, h.gcj_lat)
 
 
-def _density(
-    x: FloatArray, y: FloatArray, lon: FloatArray, lat: FloatArray,
-    hospital_xy: tuple[float, float], seats_xy: np.ndarray,
-) -> FloatArray:  # fmt: skip
-    """Return the relative density of junctions and hamlets at points.
-
-    Denser in the east (the plains toward Changsha) and around the county town and the seats;
-    sparser in the western hills.
-    """
-    east = 0.55 + 1.0 * smoothstep(111.95, 112.65, lon)
-    hills = 1.0 - 0.45 * hilliness(lon, lat)
-    d_city = np.hypot(x - hospital_xy[0], y - hospital_xy[1])
-    city = 3.0 * np.exp(-((d_city / 7000.0) ** 2))
-    tree = cKDTree(seats_xy)
-    d_seat, _ = tree.query(np.column_stack([x, y]))
-    seat = 1.5 * np.exp(-((d_seat / 1500.0) ** 2))
-    return east * hills + city + seat
-
-
-def _draw_mesh_points(
-    inner: Polygon, keep_out, proj: LocalProjection, rng: np.random.Generator, params: RoadParams,
-    hospital_xy: tuple[float, float], seats_xy: np.ndarray,
-) -> tuple[FloatArray, FloatArray]:  # fmt: skip
-    minx, miny, maxx, maxy = inner.bounds
-    peak = 1.55 + 3.0 + 1.5
-    out_x: list[FloatArray] = []
-    out_y: list[FloatArray] = []
-    total = 0
-    while total < params.mesh_points:
-        x = rng.uniform(minx, maxx, 40000)
-        y = rng.uniform(miny, maxy, 40000)
-        u = rng.random(40000)
-        lon, lat = proj.to_lonlat(x, y)
-        accept = u * peak < _density(x, y, lon, lat, hospital_xy, seats_xy)
-        x, y = x[accept], y[accept]
-        inside = shapely.contains_xy(inner, x, y) & ~shapely.contains_xy(keep_out, x, y)
-        x, y = x[inside], y[inside]
-        take = min(len(x), params.mesh_points - total)
-        out_x.append(x[:take])
-        out_y.append(y[:take])
-        total += take
-    return np.concatenate(out_x), np.concatenate(out_y)
-
-
-def _thin(fixed: np.ndarray, x: FloatArray, y: FloatArray, r: float) -> tuple[FloatArray, FloatArray]:
-    """Drop drawn points closer than r to a fixed point or to an earlier drawn point."""
-    near_fixed = cKDTree(fixed).query(np.column_stack([x, y]), distance_upper_bound=r)[0] < r
-    keep = ~near_fixed
-    pairs = cKDTree(np.column_stack([x, y])).query_pairs(r, output_type="ndarray")
-    if len(pairs):
-        pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
-        for a, b in pairs.tolist():
-            if keep[a] and keep[b]:
-                keep[b] = False
-    return x[keep], y[keep]
-
-
-def _gabriel_rng(x: FloatArray, y: FloatArray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the Gabriel graph's edges (sorted pairs) and which of them are in the RNG."""
-    pts = np.column_stack([x, y])
-    tri = Delaunay(pts)
-    simp = tri.simplices
-    rows = []
-    for a, b, c in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
-        i, j, k = simp[:, a], simp[:, b], simp[:, c]
-        dot = np.einsum("ij,ij->i", pts[i] - pts[k], pts[j] - pts[k])
-        rows.append(np.column_stack([np.minimum(i, j), np.maximum(i, j), dot > 0]))
-    allr = np.concatenate(rows)
-    order = np.lexsort((allr[:, 1], allr[:, 0]))
-    allr = allr[order]
-    keys = allr[:, 0] * len(x) + allr[:, 1]
-    uniq, start = np.unique(keys, return_index=True)
-    ok = np.logical_and.reduceat(allr[:, 2].astype(bool), start)
-    edges = np.column_stack([uniq // len(x), uniq % len(x)])[ok].astype(int)
-    # Relative neighbourhood graph: no third point closer to both ends than they are to each other.
-    d = np.hypot(*(pts[edges[:, 0]] - pts[edges[:, 1]]).T)
-    tree = cKDTree(pts)
-    near = tree.query_ball_point(pts[edges[:, 0]], d * (1.0 - 1e-9))
-    in_rng = np.ones(len(edges), dtype=bool)
-    for e, (a, b) in enumerate(edges.tolist()):
-        for w in near[e]:
-            if w != b and w != a and np.hypot(*(pts[w] - pts[b])) < d[e] * (1.0 - 1e-9):
-                in_rng[e] = False
-                break
-    return edges, in_rng
-
-
-def _seat_graph(
-    x: FloatArray, y: FloatArray, boundary: Polygon, known: list[tuple[int, int]]
-) -> list[tuple[int, int]]:
-    """Return the seat graph: Delaunay edges between seats not facing a wide angle, inside the county.
-
-    A Delaunay edge is kept when the angles facing it in its triangles are all below
-    SEAT_EDGE_MAX_ANGLE_DEG (90 would give the Gabriel graph; a little more keeps the direct
-    roads between neighbouring seats that a third seat sits slightly off). The `known` direct
-    roads are added, and the seat edges they cross dropped.
-    """
-    pts = np.column_stack([x, y])
-    tri = Delaunay(pts)
-    limit = math.cos(math.radians(SEAT_EDGE_MAX_ANGLE_DEG))
-    ok: dict[tuple[int, int], bool] = {}
-    for simplex in tri.simplices.tolist():
-        for a, b, c in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
-            i, j, k = simplex[a], simplex[b], simplex[c]
-            vi, vj = pts[i] - pts[k], pts[j] - pts[k]
-            cos_k = float(vi @ vj) / float(np.hypot(*vi) * np.hypot(*vj))
-            key = (min(i, j), max(i, j))
-            ok[key] = ok.get(key, True) and cos_k > limit
-    inside = boundary.buffer(-200.0)
-    keep = [
-        (a, b)
-        for (a, b), good in sorted(ok.items())
-        if good and inside.contains(LineString([(x[a], y[a]), (x[b], y[b])]))
-    ]
-    for a, b in known:
-        line = LineString([(x[a], y[a]), (x[b], y[b])])
-        keep = [
-            (p, q) for p, q in keep
-            if not line.crosses(LineString([(x[p], y[p]), (x[q], y[q])]))
-        ]  # fmt: skip
-        keep.append((min(a, b), max(a, b)))
-    keep = sorted(set(keep))
-    n = len(x)
-    w = coo_matrix((np.ones(len(keep)), ([a for a, _ in keep], [b for _, b in keep])), shape=(n, n))
-    n_comp, _ = connected_components(w, directed=False)
-    if n_comp != 1:
-        raise BuildError(f"seat graph: {n_comp} components after dropping edges that leave the county")
-    return keep
-
-
-def _shortest_path_edges(
-    x: FloatArray, y: FloatArray, seat_edges: list[tuple[int, int]], source: int
-) -> set[tuple[int, int]]:
-    """Return the seat-graph edges on the shortest (by length) paths from the town."""
-    n = len(x)
-    a = np.array([e[0] for e in seat_edges])
-    b = np.array([e[1] for e in seat_edges])
-    d = np.hypot(x[a] - x[b], y[a] - y[b])
-    w = coo_matrix((d, (a, b)), shape=(n, n)).tocsr()
-    _, pred = dijkstra(w, directed=False, indices=source, return_predecessors=True)
-    used = set()
-    for k in range(n):
-        while k != source and pred[k] >= 0:
-            used.add((min(k, pred[k]), max(k, pred[k])))
-            k = pred[k]
-    return {(int(p), int(q)) for p, q in used}
-
-
-def _city_gate(
-    cx: float, cy: float, ax: float, ay: float, tx: float, ty: float,
-    xs: list[float], ys: list[float], perimeter: np.ndarray,
-) -> int:  # fmt: skip
-    """Return the perimeter grid node where a road from the town toward (tx, ty) leaves it."""
-    ang = math.atan2((ty - cy) / ay, (tx - cx) / ax)
-    gx, gy = cx + ax * math.cos(ang), cy + ay * math.sin(ang)
-    px = np.asarray(xs)[perimeter]
-    py = np.asarray(ys)[perimeter]
-    return int(perimeter[np.argmin(np.hypot(px - gx, py - gy))])
-
-
-def _meander(p0: np.ndarray, p1: np.ndarray, amp: float, spacing: float, rng: np.random.Generator) -> np.ndarray:
-    """Return a polyline from p0 to p1 with a junction every ~spacing metres, meandering by amp."""
-    chord = p1 - p0
-    length = float(np.hypot(*chord))
-    n = max(1, round(length / spacing))
-    t = np.linspace(0.0, 1.0, n + 1)
-    c = rng.normal(0.0, 1.0, 3) / np.array([1.0, 2.0, 3.0])
-    phase_free = sum(c[f] * np.sin(math.pi * (f + 1) * t) for f in range(3))
-    scale = float(np.max(np.abs(phase_free))) or 1.0
-    off = amp * length * phase_free / scale
-    normal = np.array([-chord[1], chord[0]]) / (length or 1.0)
-    return p0 + np.outer(t, chord) + np.outer(off, normal)
-
-
-def _uncross(
-    lines: list[tuple[int, int, np.ndarray, str, str]], spacing: float, rng: np.random.Generator
-) -> list[tuple[int, int, np.ndarray, str, str]]:
-    """Straighten corridors whose meanders cross another corridor away from a shared end."""
-    out = list(lines)
-    for _ in range(3):
-        geoms = [LineString(c[2]) for c in out]
-        tree = shapely.STRtree(geoms)
-        pairs = tree.query(geoms, predicate="crosses")
-        bad = sorted({int(i) for i in pairs.ravel()})
-        if not bad:
-            return out
-        for i in bad:
-            u, v, line, hw, ref = out[i]
-            out[i] = (u, v, _meander(line[0], line[-1], 0.0, spacing, rng), hw, ref)
-    return out
-
-
-def _main_component(n: int, edges: list[Edge], town_node: int) -> tuple[np.ndarray, int]:
-    a = np.array([e.u for e in edges])
-    b = np.array([e.v for e in edges])
-    w = coo_matrix((np.ones(len(edges)), (a, b)), shape=(n, n))
-    _, labels = connected_components(w, directed=False)
-    keep = labels == labels[town_node]
-    return keep, int((~keep).sum())
-
-
-def _classify_mesh(
-    X: FloatArray, Y: FloatArray, K: np.ndarray, road_edges: list[Edge], mesh_edges: list[Edge],
-    keep: np.ndarray, hamlets: np.ndarray, village_node: dict[str, int], seat_node: dict[str, int],
-    params: RoadParams, city_shape: Polygon,
-) -> list[Edge]:  # fmt: skip
-    """Give mesh edges their class: tertiary (collector), residential (town streets), unclassified."""
-    n = len(X)
-    mu = np.array([e.u for e in mesh_edges])
-    mv = np.array([e.v for e in mesh_edges])
-    ru = np.array([e.u for e in road_edges])
-    rv = np.array([e.v for e in road_edges])
-    u = np.concatenate([mu, ru])
-    v = np.concatenate([mv, rv])
-    d = np.hypot(X[u] - X[v], Y[u] - Y[v])
-    w = coo_matrix((d, (u, v)), shape=(n, n)).tocsr()
-    sources = np.flatnonzero(np.isin(K, (GRID, CORRIDOR, SEAT)) & keep)
-    _, pred, _ = dijkstra(w, directed=False, indices=sources, min_only=True, return_predecessors=True)
-    usage: dict[tuple[int, int], int] = {}
-    targets = sorted(set(hamlets.tolist()) | set(village_node.values()))
-    for t in targets:
-        k = t
-        while pred[k] >= 0:
-            key = (min(k, pred[k]), max(k, pred[k]))
-            usage[key] = usage.get(key, 0) + 1
-            k = pred[k]
-    seat_xy = np.array([[X[s], Y[s]] for s in sorted(seat_node.values())])
-    d_seat, _ = cKDTree(seat_xy).query(np.column_stack([X, Y]))
-    near_city = shapely.contains_xy(city_shape.buffer(1000.0), X, Y)
-    town = (d_seat <= params.town_radius_m) | near_city
-    out = []
-    for e in mesh_edges:
-        key = (min(e.u, e.v), max(e.u, e.v))
-        if usage.get(key, 0) >= params.tertiary_min_paths:
-            highway = "tertiary"
-        elif town[e.u] and town[e.v]:
-            highway = "residential"
-        else:
-            highway = "unclassified"
-        out.append(Edge(e.u, e.v, highway))
-    return out
-
-
-def _add_spurs(
-    X: FloatArray, Y: FloatArray, K: np.ndarray, edges: list[Edge], hamlets: np.ndarray,
-    inner: Polygon, rng: np.random.Generator, params: RoadParams,
-) -> tuple[FloatArray, FloatArray, np.ndarray, list[Edge]]:  # fmt: skip
-    """Add dead-end lanes at degree-2 junctions: hamlets, class changes, and a share of others.
-
-    A junction of degree two where two different roads meet would be merged by osmnx into one
-    edge with list-valued tags; a lane there keeps it a real intersection.
-    """
-    n = len(X)
-    incident: list[list[int]] = [[] for _ in range(n)]
-    for i, e in enumerate(edges):
-        incident[e.u].append(i)
-        incident[e.v].append(i)
-    is_hamlet = np.zeros(n, dtype=bool)
-    is_hamlet[hamlets] = True
-    draws = rng.random(n)
-    lengths = rng.uniform(*params.spur_length_m, n)
-    lines = shapely.linestrings(
-        np.stack([np.column_stack([X[[e.u for e in edges]], Y[[e.u for e in edges]]]),
-                  np.column_stack([X[[e.v for e in edges]], Y[[e.v for e in edges]]])], axis=1)
-    )  # fmt: skip
-    tree = shapely.STRtree(lines)
-    new_x: list[float] = []
-    new_y: list[float] = []
-    spurs: list[Edge] = []
-    for k in range(n):
-        inc = incident[k]
-        if len(inc) != 2:
-            continue
-        e1, e2 = edges[inc[0]], edges[inc[1]]
-        differ = (e1.highway, e1.name, e1.ref, e1.city) != (e2.highway, e2.name, e2.ref, e2.city)
-        want = differ or is_hamlet[k] or (K[k] == MESH and draws[k] < params.spur_share)
-        if not want or e1.oneway or e2.oneway:
-            continue
-        vecs = []
-        for e in (e1, e2):
-            o = e.v if e.u == k else e.u
-            dv = np.array([X[o] - X[k], Y[o] - Y[k]])
-            vecs.append(dv / (np.hypot(*dv) or 1.0))
-        bis = -(vecs[0] + vecs[1])
-        if np.hypot(*bis) < 1e-6:
-            bis = np.array([-vecs[0][1], vecs[0][0]])
-        bis = bis / np.hypot(*bis)
-        for turn in (0.0, 0.5, -0.5, 1.0, -1.0):
-            c, s = math.cos(turn), math.sin(turn)
-            d = np.array([c * bis[0] - s * bis[1], s * bis[0] + c * bis[1]])
-            end = np.array([X[k], Y[k]]) + lengths[k] * d
-            seg = LineString([(X[k], Y[k]), tuple(end)])
-            if not inner.contains(Point(end)):
-                continue
-            hits = tree.query(seg, predicate="intersects")
-            if any(edges[h].u != k and edges[h].v != k for h in hits.tolist()):
-                continue
-            new_x.append(float(end[0]))
-            new_y.append(float(end[1]))
-            spurs.append(Edge(k, n + len(new_x) - 1, "residential"))
-            break
-    X2 = np.concatenate([X, np.asarray(new_x)])
-    Y2 = np.concatenate([Y, np.asarray(new_y)])
-    K2 = np.concatenate([K, np.full(len(new_x), SPUR)])
-    return X2, Y2, K2, spurs
+__all__ = [
+    "CITY_EW_NAMES",
+    "CITY_NS_NAMES",
+    "Progress",
+    "generate_network",
+    # Defined in network, terrain and corridors; other modules import them from here.
+    "CORRIDOR",
+    "Edge",
+    "GRID",
+    "KNOWN_SEAT_ROADS",
+    "MESH",
+    "Network",
+    "SEAT",
+    "SEAT_EDGE_MAX_ANGLE_DEG",
+    "SPUR",
+    "VILLAGE",
+    "hilliness",
+]
