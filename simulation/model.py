@@ -20,6 +20,9 @@ to rank. `tests/simulation/test_policy_use.py` checks the pick against the unfil
 For the same reason stations are looked at nearest first and no further than that margin, and
 a unit on its way back is timed exactly only when it may be within it (`limit_s` of
 `TravelModel.returning_to_point_s`).
+Travel times come from the table of the local hour at which a unit starts driving
+(`simulation.travel_hours`): a response after the turnout the call drew for the unit's status,
+a transport on leaving the scene, a drive back or a move-up when it begins.
 `choose_destination` is given, per scene, only the hospitals that can be chosen from there
 (`centers.destination.deciding_hospitals`: the same decision as from all of them). Destinations
 of non-STEMI patients depend only on the scene and the screening flags, and the policy is a pure
@@ -54,9 +57,10 @@ from dispatch.model import Call, Capability, UnitStatus
 from dispatch.moveup import IdleUnit, Post, propose_moveup
 from dispatch.policy import Candidate, DispatchConfig, rank_units
 from simulation.config import SimulationConfig
-from simulation.demand import DAY_S, CallPlan, plan_calls
+from simulation.demand import DAY_S, HOUR_S, CallPlan, plan_calls
 from simulation.errors import ScenarioError
 from simulation.travel import TravelModel
+from simulation.travel_hours import HourlyTravel
 
 # The start of simulated time, for the `Call` objects the queue orders (any fixed instant works).
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -103,11 +107,14 @@ class Scenario:
     units
         The ambulances.
     travel
-        Travel times between sites and demand points.
+        Travel times between sites and demand points (off-peak: no time-of-day factor).
     hospitals
         Hospitals the destination policy may choose (``id``, ``capabilities``, ``pci_24_7``...).
     config, dispatch, destination
         Simulation settings and the two policies' settings.
+    hourly_travel
+        The travel models by local hour, ``travel`` first (`simulation.travel_hours`); None:
+        ``travel`` at every hour.
     """
 
     name: str
@@ -117,6 +124,7 @@ class Scenario:
     config: SimulationConfig = field(default_factory=SimulationConfig)
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
     destination: DestinationConfig = field(default_factory=DestinationConfig)
+    hourly_travel: HourlyTravel | None = None
 
     def __post_init__(self) -> None:
         if not self.units:
@@ -132,10 +140,18 @@ class Scenario:
             self.travel.site_index(hospital_site_id(h.id))
         if self.config.unbounded_dispatch and self.dispatch.max_eta_s is not None:
             object.__setattr__(self, "dispatch", replace(self.dispatch, max_eta_s=None))
+        if self.hourly_travel is None:
+            object.__setattr__(self, "hourly_travel", HourlyTravel.single(self.travel))
+        elif self.hourly_travel.base is not self.travel:
+            raise ScenarioError(
+                f"layout {self.name!r}: hourly_travel must have the scenario's travel model as its first table"
+            )
 
-        object.__setattr__(self, "_destination_cache", {})
-        object.__setattr__(self, "_deciding_cache", {})
-        object.__setattr__(self, "_station_order_cache", {})
+        # Per travel table (shared by the replications run in this process).
+        tables = len(self.hourly_travel.tables)
+        object.__setattr__(self, "_destination_cache", tuple({} for _ in range(tables)))
+        object.__setattr__(self, "_deciding_cache", tuple({} for _ in range(tables)))
+        object.__setattr__(self, "_station_order_cache", tuple({} for _ in range(tables)))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # DispatchConfig holds a read-only mapping view, which does not pickle: send its fields.
@@ -143,12 +159,16 @@ class Scenario:
         dispatch["turnout_s"] = dict(dispatch["turnout_s"])
         return (
             _scenario,
-            (self.name, self.units, self.travel, self.hospitals, self.config, dispatch, self.destination),
+            (self.name, self.units, self.travel, self.hospitals, self.config, dispatch, self.destination,
+             self.hourly_travel),
         )
 
 
-def _scenario(name: str, units: Any, travel: Any, hospitals: Any, config: Any, dispatch: dict, destination: Any) -> Scenario:
-    return Scenario(name, units, travel, hospitals, config, DispatchConfig(**dispatch), destination)
+def _scenario(
+    name: str, units: Any, travel: Any, hospitals: Any, config: Any, dispatch: dict, destination: Any,
+    hourly_travel: Any,
+) -> Scenario:  # fmt: skip
+    return Scenario(name, units, travel, hospitals, config, DispatchConfig(**dispatch), destination, hourly_travel)
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,7 +214,7 @@ CALL_COLUMNS = (
 class _UnitState:
     __slots__ = (
         "index", "spec", "base", "status", "station_candidate", "origin_site", "origin_point", "trip_start",
-        "trip_token", "busy_since", "busy_s", "returning_s", "jobs",
+        "trip_table", "trip_token", "busy_since", "busy_s", "returning_s", "jobs",
     )  # fmt: skip
 
     def __init__(self, index: int, spec: UnitSpec, travel: TravelModel) -> None:
@@ -209,6 +229,7 @@ class _UnitState:
         self.origin_site: int | None = None
         self.origin_point: int | None = None
         self.trip_start = 0.0
+        self.trip_table = 0  # the travel table the trip under way is timed on
         self.trip_token = 0
         self.busy_since = 0.0
         self.busy_s = 0.0
@@ -239,8 +260,14 @@ class Simulation:
         self.log = log
         travel = scenario.travel
         self.travel = travel
-        self.s2p = travel.site_to_point_s
-        self.p2s = travel.point_to_site_s
+        hourly = scenario.hourly_travel
+        assert hourly is not None  # set by Scenario
+        self.hourly = hourly
+        # Per travel table (`simulation.travel_hours`); with one table every lookup takes the first.
+        self.tables = hourly.tables
+        self._hour_table = list(hourly.hour_table)
+        self._timed = len(self.tables) > 1
+        self._p2s = [t.point_to_site_s for t in self.tables]
         self.units = [_UnitState(i, spec, travel) for i, spec in enumerate(scenario.units)]
         # Free units: at their station, grouped by (station, capability) in unit id order (only
         # the first of a group can rank first: the policy breaks ties by unit id); on their way back.
@@ -253,7 +280,9 @@ class Simulation:
         for u in sorted(self.units, key=lambda unit: unit.spec.id):
             self.at_station[(u.base, u.spec.capability)].append(u)
         # Per demand point, the groups nearest first (shared by the scenario's replications).
-        self._station_order: dict[int, list[tuple[float, tuple[int, Capability]]]] = scenario._station_order_cache
+        self._station_order: tuple[dict[int, list[tuple[float, tuple[int, Capability]]]], ...] = (
+            scenario._station_order_cache
+        )
         self.returning: dict[int, _UnitState] = {}
         self.n_free = len(self.units)
         self.queue: list[tuple[Any, int, simpy.Event]] = []
@@ -265,11 +294,11 @@ class Simulation:
         self.hospital_index = {h.id: i for i, h in enumerate(scenario.hospitals)}
         # Destinations depend only on the scene and the flags (the policy is pure): shared by
         # every replication of the scenario run in this process.
-        self._dest_cache: dict[tuple[int, int, bool, bool], Any] = scenario._destination_cache
+        self._dest_cache: tuple[dict[tuple[int, int, bool, bool], Any], ...] = scenario._destination_cache
         # Per scene, the hospitals the policy can choose from (`deciding_hospitals`): the same
         # decisions as from all hospitals, with a handful to time and sort instead of all.
-        self._deciding: dict[int, tuple[tuple[Any, ...], Any]] = scenario._deciding_cache
-        self._station_rows = travel.point_rows()
+        self._deciding: tuple[dict[int, tuple[tuple[Any, ...], Any]], ...] = scenario._deciding_cache
+        self._station_rows = [t.point_rows() for t in self.tables]
         n = plan.n
         # Plain lists: per-call reads and writes of numpy scalars would dominate the run time.
         self._t = plan.t_s.tolist()
@@ -310,6 +339,12 @@ class Simulation:
             else:
                 self._receive(0)
         self.env.run()
+
+    def _table_at(self, t_s: float) -> int:
+        """Return the index of the travel table of the local hour at ``t_s`` (0 with one table)."""
+        if not self._timed:
+            return 0
+        return self._hour_table[int(t_s // HOUR_S) % 24]
 
     def _note(self, who: str, what: str) -> None:
         if self.log is not None:
@@ -391,9 +426,11 @@ class Simulation:
             self._release(unit, origin_site=None, origin_point=p)
             rec["job_s"][i] = self.env.now - ready - wait
             return
-        decision = self._destination(i, p, on_scene)
+        # The transport starts now: the table of this hour (`_table_at`, inlined).
+        k = self._hour_table[int(self.env.now // HOUR_S) % 24] if self._timed else 0
+        decision = self._destination(i, p, on_scene, k)
         h_site = self.hospital_sites[decision.hospital_id]
-        transport_s = float(self.p2s[p, h_site])
+        transport_s = float(self._p2s[k][p, h_site])
         handover = self._handover[i]
         rec["transported"][i] = True
         rec["hospital"][i] = self.hospital_index[decision.hospital_id]
@@ -419,7 +456,6 @@ class Simulation:
         if not self.n_free:
             return None
         now = self.env.now
-        row = self._station_rows[p]
         max_eta = self.max_eta_s
         turnout = self.policy_turnout
         at_station = UnitStatus.AVAILABLE_AT_STATION
@@ -427,9 +463,17 @@ class Simulation:
         margin = self.dispatch.preference_margin_s
         options: list[tuple[float, UnitStatus, _UnitState]] = []
         fastest = math.inf  # the best estimate so far, travel + the policy's turnout
-        order = self._station_order.get(p)
+        timed = self._timed
+        if timed:
+            # A unit would start driving after the turnout the call drew for its status: the
+            # travel table of that hour (`_table_at`, inlined: this runs for every call).
+            hour_table, drawn = self._hour_table, self._turnout
+            k = hour_table[int((now + drawn[at_station][i]) // HOUR_S) % 24]
+        else:
+            k = 0
+        order = self._station_order[k].get(p)
         if order is None:
-            order = self._station_order[p] = self._stations_nearest_first(p)
+            order = self._station_order[k][p] = self._stations_nearest_first(p, k)
         groups = self.at_station
         for t, key in order:
             # Nearest first: past the margin of the first unit found, none can rank first (`best_option`).
@@ -443,12 +487,22 @@ class Simulation:
                 fastest = t + station_turnout
         if self.returning:
             returning_to_point_s = self.travel.returning_to_point_s
+            tables, elapsed_on = self.tables, self.hourly.elapsed_on
             for u in self.returning.values():
                 status = u.status
                 # Only a unit within the margin of the fastest can rank first (`best_option`):
                 # the travel model may answer inf for one surely beyond (1 s spare for rounding).
                 limit = fastest + margin - turnout[status] + 1.0
-                t = returning_to_point_s(u.origin_site, u.origin_point, u.base, now - u.trip_start, p, limit_s=limit)
+                elapsed = now - u.trip_start
+                if timed:
+                    k = hour_table[int((now + drawn[status][i]) // HOUR_S) % 24]
+                    if u.trip_table != k:  # placed on its trip as timed on the trip's table
+                        elapsed = elapsed_on(u.trip_table, k, u.origin_site, u.origin_point, u.base, elapsed)
+                    t = tables[k].returning_to_point_s(
+                        u.origin_site, u.origin_point, u.base, elapsed, p, limit_s=limit
+                    )
+                else:
+                    t = returning_to_point_s(u.origin_site, u.origin_point, u.base, elapsed, p, limit_s=limit)
                 if t != math.inf and (max_eta is None or t <= max_eta):
                     options.append((t, status, u))
                     if t + turnout[status] < fastest:
@@ -461,9 +515,9 @@ class Simulation:
         self._take(unit)
         return unit, t, status
 
-    def _stations_nearest_first(self, p: int) -> list[tuple[float, tuple[int, Capability]]]:
-        """Return the groups of units waiting at a station (their keys), nearest to point ``p`` first."""
-        row = self._station_rows[p]
+    def _stations_nearest_first(self, p: int, k: int) -> list[tuple[float, tuple[int, Capability]]]:
+        """Return the groups of units waiting at a station (their keys), nearest to point ``p`` first on table ``k``."""
+        row = self._station_rows[k][p]
         return sorted(((row[key[0]], key) for key in self.at_station), key=lambda tk: tk[0])
 
     def _candidate(self, u: _UnitState, now: float) -> Candidate:
@@ -472,7 +526,7 @@ class Simulation:
                 return u.station_candidate
             site = self.travel.sites[u.base]
             return Candidate(u.spec.id, u.spec.capability, u.status, (site.lon, site.lat), "station")
-        point = self.travel.returning_position(u.origin_site, u.origin_point, u.base, now - u.trip_start)
+        point = self.tables[u.trip_table].returning_position(u.origin_site, u.origin_point, u.base, now - u.trip_start)
         return Candidate(u.spec.id, u.spec.capability, u.status, point, "gps")
 
     def _take(self, unit: _UnitState) -> None:
@@ -490,15 +544,17 @@ class Simulation:
         if self.move_up is not None:
             self._move_up()
 
-    def _destination(self, i: int, p: int, on_scene_s: float) -> Any:
+    def _destination(self, i: int, p: int, on_scene_s: float, k: int) -> Any:
+        """Return the destination decision for call ``i`` at point ``p``, with transport times of table ``k``."""
         plan = self.plan
         complaint = self._complaint_values[self._complaint[i]]
         stemi = complaint == "chest_pain" and bool(plan.stemi[i])
         lvo = complaint == "stroke" and bool(plan.lvo[i])
         in_window = complaint == "stroke" and bool(plan.lkw_in_window[i])
         key = (p, self._complaint[i], lvo, in_window)
+        dest_cache = self._dest_cache[k]
         if not stemi:
-            cached = self._dest_cache.get(key)
+            cached = dest_cache.get(key)
             if cached is not None:
                 return cached
         if stemi:
@@ -517,17 +573,17 @@ class Simulation:
             )
         else:
             patient = DestinationInput(complaint=complaint)
-        deciding = self._deciding.get(p)
+        deciding = self._deciding[k].get(p)
         if deciding is None:
-            deciding = self._deciding[p] = self._deciding_at(p)
+            deciding = self._deciding[k][p] = self._deciding_at(p, k)
         decision = choose_destination(patient, deciding[0], deciding[1], config=self.scenario.destination)
         if not stemi:
-            self._dest_cache[key] = decision
+            dest_cache[key] = decision
         return decision
 
-    def _deciding_at(self, p: int) -> tuple[tuple[Any, ...], Any]:
-        """Return the hospitals that can be chosen from point ``p`` and their transport times."""
-        row = self.p2s[p].tolist()
+    def _deciding_at(self, p: int, k: int) -> tuple[tuple[Any, ...], Any]:
+        """Return the hospitals that can be chosen from point ``p`` and their transport times on table ``k``."""
+        row = self._p2s[k][p].tolist()
         sites = self.hospital_sites
 
         def transport_time_s(hospital_id: str) -> float | None:
@@ -554,11 +610,14 @@ class Simulation:
         if self.queue:
             _, j, event = heapq.heappop(self.queue)
             p = self._point[j]
-            t = self.travel.returning_to_point_s(origin_site, origin_point, unit.spec.base_site, 0.0, p)
+            # Not yet on its way: timed from where it is, on the table of the hour it starts driving.
+            table = self.tables[self._table_at(now + self._turnout[UnitStatus.RETURNING][j])]
+            t = table.returning_to_point_s(origin_site, origin_point, unit.spec.base_site, 0.0, p)
             self._take(unit)
             event.succeed((unit, t, UnitStatus.RETURNING))
             return
-        trip_s = self.travel.trip_time_s(origin_site, origin_point, unit.spec.base_site)
+        unit.trip_table = self._hour_table[int(now // HOUR_S) % 24] if self._timed else 0
+        trip_s = self.tables[unit.trip_table].trip_time_s(origin_site, origin_point, unit.spec.base_site)
         token = unit.trip_token
         arrive = env.timeout(trip_s)
         arrive.callbacks.append(lambda _event, u=unit, k=token: self._arrive(u, k))
@@ -602,7 +661,7 @@ class Simulation:
             else:
                 continue
             by_id[u.spec.id] = u
-        s2s = self.travel.site_to_site_s
+        s2s = self.tables[self._table_at(self.env.now)].site_to_site_s
         index = self._post_index
 
         def travel_time_s(a: str, b: str) -> float | None:
@@ -620,13 +679,14 @@ class Simulation:
         unit.origin_site, unit.origin_point = unit.base, None
         unit.base = to_site
         unit.trip_start = env.now
+        unit.trip_table = self._table_at(env.now)
         unit.trip_token += 1
         self.returning[unit.index] = unit
         self.moves += 1
         if self.log is not None:
             self._note(unit.spec.id, f"move-up to {self.travel.sites[to_site].id}")
         token = unit.trip_token
-        arrive = env.timeout(self.travel.trip_time_s(unit.origin_site, None, to_site))
+        arrive = env.timeout(self.tables[unit.trip_table].trip_time_s(unit.origin_site, None, to_site))
         arrive.callbacks.append(lambda _event, u=unit, k=token: self._arrive(u, k))
 
     # ------------------------------------------------------------------ results

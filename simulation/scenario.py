@@ -1,8 +1,9 @@
 """Turn a county and its station layouts into simulation scenarios that share one travel model.
 
-All layouts of a comparison share the demand points, the hospitals and one table of travel
-times (the union of their stations): the only thing that differs between them is where the
-ambulances wait, and the common random numbers of `simulation.demand` do the rest.
+All layouts of a comparison share the demand points, the hospitals and one set of travel
+tables (the union of their stations; one table per time-of-day factor, `simulation.travel_hours`):
+the only thing that differs between them is where the ambulances wait, and the common random
+numbers of `simulation.demand` do the rest.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from simulation.config import SimulationConfig
 from simulation.demand import county_demand, read_calls_csv
 from simulation.errors import ScenarioError
 from simulation.model import Scenario, hospital_site_id, station_site_id, units_for_layout
-from simulation.travel import Site, TravelModel, network_travel
+from simulation.travel import Site, TravelModel
+from simulation.travel_hours import HourlyTravel, factor_hours, hourly_network_travel
 
 
 def resolve_layout(county: Any, name_or_path: str) -> Any:
@@ -81,7 +83,8 @@ def build_scenarios(
     calls_csv
         Past calls to draw locations from instead of the county's demand model.
     router
-        A ready ``routing.engine.Router`` (built from the county when None).
+        A ready ``routing.engine.Router`` (built from the county when None); its
+        ``[routing.time_of_day_factor]`` gives the travel tables by hour.
     progress
         Print what is being prepared.
 
@@ -104,10 +107,12 @@ def build_scenarios(
         router = Router(load_network(county, progress=progress), profile="emergency", config=config)
     sites = layout_sites(layouts, county.hospitals)
     if progress:
-        print(f"simulation: travel tables for {len(sites)} sites and {demand.n} demand points ...", flush=True)
+        factors = len(factor_hours(router.speed.time_of_day_factor))
+        print(f"simulation: travel tables for {len(sites)} sites and {demand.n} demand points, "
+              f"{factors} time-of-day factor(s) ...", flush=True)  # fmt: skip
     station_indices = [i for i, s in enumerate(sites) if s.kind == "station"]
-    travel = network_travel(router, demand, sites, return_sites=station_indices, landmarks=sim_config.landmarks)
-    return scenarios_on(travel, layouts, county.hospitals, sim_config, dispatch, destination)
+    hourly = hourly_network_travel(router, demand, sites, return_sites=station_indices, landmarks=sim_config.landmarks)
+    return scenarios_on(hourly.base, layouts, county.hospitals, sim_config, dispatch, destination, hourly_travel=hourly)
 
 
 def scenarios_on(
@@ -117,8 +122,14 @@ def scenarios_on(
     sim_config: SimulationConfig,
     dispatch: DispatchConfig,
     destination: DestinationConfig,
+    *,
+    hourly_travel: HourlyTravel | None = None,
 ) -> list[Scenario]:
-    """Return one scenario per layout on a ready travel model."""
+    """Return one scenario per layout on a ready travel model.
+
+    ``hourly_travel`` holds the travel models by local hour, ``travel`` first (None: ``travel``
+    at every hour).
+    """
     index = {site.id: i for i, site in enumerate(travel.sites)}
     return [
         Scenario(
@@ -129,6 +140,7 @@ def scenarios_on(
             config=sim_config,
             dispatch=dispatch,
             destination=destination,
+            hourly_travel=hourly_travel,
         )
         for layout in layouts
     ]

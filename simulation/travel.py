@@ -396,13 +396,14 @@ def network_travel(
     *,
     return_sites: Sequence[int] = (),
     landmarks: int = 150,
+    hour: int | None = None,
 ) -> NetworkTravelModel:
     """Precompute every travel time a simulation needs, on the routing engine.
 
     Parameters
     ----------
     router
-        The routing engine (its profile gives the times; no time-of-day factor is applied).
+        The routing engine (its profile gives the times).
     points
         Demand points; each is snapped once.
     sites
@@ -413,16 +414,21 @@ def network_travel(
     landmarks
         How many demand points, spread over the county (farthest-point sampling from the
         busiest), also serve as places to pass through for units sent again on their way back.
+    hour
+        Local hour 0-23 whose time-of-day factor the times carry (``Router.site_table``); none
+        applied when None. `simulation.travel_hours` builds one model per distinct factor.
 
     Raises
     ------
     SnapError
         A point or a site is too far from any road.
+    ProfileError
+        ``hour`` is not an integer 0-23.
     """
     site_xy = [(s.lon, s.lat) for s in sites]
     point_snaps = router.snap_many(list(zip(points.lon.tolist(), points.lat.tolist())))
     site_snaps = router.snap_many(site_xy)
-    table = router.site_table(site_snaps)
+    table = router.site_table(site_snaps, hour=hour)
     s, p = len(sites), points.n
     site_to_point = np.empty((s, p))
     point_to_site = np.empty((p, s))
@@ -443,20 +449,21 @@ def network_travel(
         next_hop[b] = _next_hop(to_site[b], weights, tail, head, net.n_nodes)
 
     def start_nodes(snaps: Sequence[Any], base: int) -> np.ndarray:
-        # Leave a snapped point by the end of its edge on the fastest way to the base.
+        # Leave a snapped point by the end of its edge on the fastest way to the base; the
+        # partial edges are timed on the table's weights (the snap's own are at factor 1.0).
         u = np.array([sn.u for sn in snaps])
         v = np.array([sn.v for sn in snaps])
-        via_v = np.array([sn.time_to_v_s for sn in snaps]) + to_site[base, v]
-        via_u = np.where(
-            [sn.twin is not None for sn in snaps], np.array([sn.time_from_u_s for sn in snaps]) + to_site[base, u], np.inf
-        )
+        fraction = np.array([sn.fraction for sn in snaps])
+        w_edge = weights[np.array([sn.edge for sn in snaps], dtype=np.int64)]
+        via_v = (1.0 - fraction) * w_edge + to_site[base, v]
+        via_u = np.where([sn.twin is not None for sn in snaps], fraction * w_edge + to_site[base, u], np.inf)
         return np.where(via_v <= via_u, v, u).astype(np.int64)
 
     chosen = _spread(points, min(max(int(landmarks), 0), p))
     node_to_landmark = np.zeros((0, net.n_nodes), dtype=np.float32)
     landmark_to_point = np.zeros((0, p))
     if chosen:
-        lm_table = router.site_table([point_snaps[i] for i in chosen])
+        lm_table = router.site_table([point_snaps[i] for i in chosen], hour=hour)
         node_to_landmark = lm_table.times_to_s.astype(np.float32)
         landmark_to_point = np.column_stack([lm_table.to_point_all(sn) for sn in point_snaps])
         landmark_to_point[np.arange(len(chosen)), chosen] = 0.0

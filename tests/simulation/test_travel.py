@@ -4,54 +4,21 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.simulation.simhelpers import tiny_travel
+from tests.simulation.simhelpers import grid_graph, grid_points, grid_sites, tiny_travel
 
 from routing.engine import Router
 from routing.network import compile_graph
-from simulation.travel import DemandPoints, Site, network_travel
-
-LON0, LAT0, STEP = 112.50, 28.20, 0.004
-
-
-def _grid(n: int = 5) -> nx.MultiDiGraph:
-    g = nx.MultiDiGraph(crs="EPSG:4326")
-    for i in range(n):
-        for j in range(n):
-            g.add_node(i * n + j, x=LON0 + j * STEP, y=LAT0 + i * STEP)
-    rng = np.random.default_rng(3)
-    for i in range(n):
-        for j in range(n):
-            for di, dj in ((0, 1), (1, 0)):
-                if i + di < n and j + dj < n:
-                    u, v = i * n + j, (i + di) * n + j + dj
-                    length = 400.0
-                    time_s = length / (30 / 3.6) * rng.uniform(0.7, 1.4)
-                    for a, b in ((u, v), (v, u)):
-                        g.add_edge(a, b, length=length, travel_time=time_s, highway="residential")
-    return g
+from simulation.travel import network_travel
 
 
 @pytest.fixture(scope="module")
 def grid_travel():
-    router = Router(compile_graph(_grid()))
-    rng = np.random.default_rng(5)
-    lon = LON0 + rng.uniform(0.001, 4 * STEP - 0.001, 12)
-    lat = LAT0 + rng.uniform(0.001, 4 * STEP - 0.001, 12)
-    points = DemandPoints(
-        ids=tuple(f"p{i}" for i in range(12)), names=tuple(f"p{i}" for i in range(12)),
-        townships=("T",) * 12, lon=lon, lat=lat, urban=np.ones(12, dtype=bool), weight=np.ones(12),
-    )  # fmt: skip
-    sites = (
-        Site("station:a", "station", LON0 + 0.0005, LAT0 + 0.0002),
-        Site("station:b", "station", LON0 + 4 * STEP - 0.0005, LAT0 + 4 * STEP - 0.0002),
-        Site("hospital:h", "hospital", LON0 + 2 * STEP + 0.001, LAT0 + 2 * STEP),
-    )
-    return router, network_travel(router, points, sites, return_sites=[0, 1])
+    router = Router(compile_graph(grid_graph()))
+    return router, network_travel(router, grid_points(), grid_sites(), return_sites=[0, 1])
 
 
 def test_site_to_point_is_the_routers_eta(grid_travel) -> None:
