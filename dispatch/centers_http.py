@@ -158,7 +158,7 @@ def transport_eta_s(app: web.Application, call_id: str, hospital_id: str) -> flo
     hospital = next(h for h in rt["county"].hospitals if h.id == hospital_id)
     unit_id = unit_for(service, call_id)
     source = service.positions[unit_id][0] if unit_id in service.positions else service.state.calls[call_id].location
-    eta = rt["router"].eta_to((hospital.lon, hospital.lat), [source])[0]
+    eta = rt["router"].eta_to((hospital.lon, hospital.lat), [source], hour=service.local_hour())[0]
     return eta.eta_s if eta is not None else None
 
 
@@ -189,7 +189,7 @@ async def choose(app: web.Application, call_id: str, body: dict[str, Any], by: s
         targets = [(h.lon, h.lat) for h in hospitals]
         unit_id = unit_for(service, call_id)
         source = service.positions[unit_id][0] if unit_id in service.positions else call.location
-        etas = await asyncio.to_thread(_times_from, rt["router"], source, targets)
+        etas = await asyncio.to_thread(_times_from, rt["router"], source, targets, service.local_hour(now))
         by_id = {h.id: t for h, t in zip(hospitals, etas)}
         decision = choose_destination(patient, hospitals, by_id.get, config=rt["destination_config"])
     except CentersError as e:
@@ -203,9 +203,10 @@ async def choose(app: web.Application, call_id: str, body: dict[str, Any], by: s
             "by": by, "at": now.isoformat()}
 
 
-def _times_from(router: Any, source: tuple[float, float], targets: list[tuple[float, float]]) -> list[float | None]:
-    """Travel times from one point to each target (one search from the source)."""
-    table = router.site_table([source])
+def _times_from(router: Any, source: tuple[float, float], targets: list[tuple[float, float]],
+                hour: int | None) -> list[float | None]:
+    """Travel times from one point to each target at the local ``hour`` (one search from the source)."""
+    table = router.site_table([source], hour=hour)
     return [table.to_point(0, t) for t in targets]
 
 

@@ -313,8 +313,9 @@ async def unit_route(request: web.Request) -> web.Response:
         return json_response(out)
     from routing.errors import RoutingError
     try:
-        # no time-of-day factor: the same travel times as the recommendation that sent the unit
-        route = await asyncio.to_thread(router.route, tuple(origin), tuple(call.location))
+        # at the local hour's time-of-day factor, as the recommendation that sent the unit
+        route = await asyncio.to_thread(router.route, tuple(origin), tuple(call.location),
+                                        hour=service.local_hour())
     except RoutingError as e:
         out["problem"] = str(e)
         return json_response(out)

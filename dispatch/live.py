@@ -430,7 +430,7 @@ class Live:
             jobs.append((unit_id, live, target, live.fix))
         if not jobs:
             return 0
-        results = await asyncio.to_thread(self._compute, [(t, f) for _, _, t, f in jobs])
+        results = await asyncio.to_thread(self._compute, [(t, f) for _, _, t, f in jobs], self.service.local_hour())
         for (unit_id, live, target, fix), (road, eta) in zip(jobs, results):
             if live.fix is not fix and live.fix.at != fix.at:
                 live.eta_due = True  # a newer fix came meanwhile: computed again next round
@@ -441,7 +441,8 @@ class Live:
             self.announce(unit_id, live)
         return len(jobs)
 
-    def _compute(self, jobs: list[tuple[Any, Fix]]) -> list[tuple[tuple[float, float, float] | None, float | None]]:
+    def _compute(self, jobs: list[tuple[Any, Fix]],
+                 hour: int) -> list[tuple[tuple[float, float, float] | None, float | None]]:
         from routing.errors import RoutingError
 
         out = []
@@ -451,7 +452,7 @@ class Live:
                 snap = self.router.snap(fix.lon, fix.lat)
                 road = (snap.lon, snap.lat, snap.distance_m)
                 if target is not None:
-                    result = self.router.eta_to(target[1], [snap])[0]
+                    result = self.router.eta_to(target[1], [snap], hour=hour)[0]
                     eta = result.eta_s if result is not None else None
             except RoutingError:
                 pass  # off the network or unreachable: no road position, no ETA

@@ -103,10 +103,10 @@ class RouterLike(Protocol):
     """Anything that times many sources to one target and draws a route (``routing.engine.Router``)."""
 
     def eta_to(
-        self, target: Point, sources: Sequence[Point], *, max_eta_s: float | None = None
+        self, target: Point, sources: Sequence[Point], *, max_eta_s: float | None = None, hour: int | None = None
     ) -> Sequence[EtaLike | None]: ...
 
-    def route(self, a: Point, b: Point) -> RouteLike: ...
+    def route(self, a: Point, b: Point, *, hour: int | None = None) -> RouteLike: ...
 
 
 # -- configuration -----------------------------------------------------------------------------
@@ -421,6 +421,7 @@ def recommend(
     config: DispatchConfig | None = None,
     top_n: int | None = None,
     positions: Mapping[str, tuple[Point, datetime]] | None = None,
+    hour: int | None = None,
 ) -> Ranking:
     """Rank the units that may be sent to `call`, best first, with routes for the top `top_n`.
 
@@ -441,6 +442,8 @@ def recommend(
         How many options; ``config.top_n`` when None.
     positions
         Latest GPS fixes by unit id, ``((lon, lat), at)``, overriding ``Unit.position``.
+    hour
+        The county's local hour, for the router's time-of-day factor (None: no factor).
 
     Returns
     -------
@@ -458,9 +461,9 @@ def recommend(
     candidates = candidates_for(units, now=now, config=config, positions=positions)
     if not candidates:
         return Ranking((), (), 0)
-    etas = router.eta_to(call.location, [c.point for c in candidates], max_eta_s=config.max_eta_s)
+    etas = router.eta_to(call.location, [c.point for c in candidates], max_eta_s=config.max_eta_s, hour=hour)
     target = call.location
-    return _rank(call.priority, candidates, etas, config, n, lambda source: router.route(source, target))
+    return _rank(call.priority, candidates, etas, config, n, lambda source: router.route(source, target, hour=hour))
 
 
 # -- the queue ---------------------------------------------------------------------------------

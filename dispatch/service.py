@@ -15,9 +15,11 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dispatch import events as ev
 from dispatch.codec import event_from_dict, event_to_dict, to_dict
+from dispatch.errors import ValidationError
 from dispatch.errors_http import ApiError
 from dispatch.model import ASSIGNABLE_STATUSES, Call, Capability, Point, State, Unit, UnitStatus
 from dispatch.policy import DispatchConfig, Ranking, recommend
@@ -73,6 +75,16 @@ class UnitSpec:
     device_id: str | None = None
 
 
+def county_timezone(config: dict[str, Any]) -> ZoneInfo:
+    """Return ``[county] timezone`` (IANA name, ``Asia/Shanghai`` by default) or raise naming it."""
+    name = (config.get("county", {}) or {}).get("timezone", "Asia/Shanghai")
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError("county.timezone", f"county.timezone: not an IANA time zone name "
+                                                 f"(e.g. Asia/Shanghai), got {name!r}") from None
+
+
 class DispatchService:
     """Owns the dispatch state; the only writer of the event log.
 
@@ -97,6 +109,7 @@ class DispatchService:
         self.unit_specs = tuple(units)
         self.config = config
         self.policy_config = DispatchConfig.from_config(config)
+        self.timezone = county_timezone(config)
         self.clock = clock
         self.state = State()
         self._lock = asyncio.Lock()
@@ -325,12 +338,20 @@ class DispatchService:
             raise ApiError(409, "conflict", f"idempotency key: the earlier request's call (seq {seq}) is not known")
         return self.state.calls[call_id]
 
+    def local_hour(self, at: datetime | None = None) -> int:
+        """Return the county's local hour (0-23) now or at ``at``: the routing time-of-day factor's key."""
+        return (at or self.clock()).astimezone(self.timezone).hour
+
     async def recommendations(self, call_id: str) -> Ranking:
-        """Rank the available units for a call by road ETA plus turnout (ONE bounded search)."""
+        """Rank the available units for a call by road ETA plus turnout (ONE bounded search).
+
+        Times are driven at the local hour's time-of-day factor (``[routing.time_of_day_factor]``).
+        """
         call = self.get_call(call_id)
         state, now = self.state, self.clock()
         return await asyncio.to_thread(recommend, call, state.units.values(), self.router, now=now,
-                                       config=self.policy_config, positions=self.positions)
+                                       config=self.policy_config, positions=self.positions,
+                                       hour=self.local_hour(now))
 
     async def assign(self, call_id: str, unit_id: str, *, by: str, reason: str | None = None) -> None:
         """Send a unit; when it is not the recommended one, the reason is required and recorded."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from datetime import datetime, timezone
 
 import pytest
 
@@ -216,3 +217,38 @@ async def test_a_dispatcher_assigning_during_the_queue_offer_wins_without_an_err
     call = await (await client.get(f"/api/calls/{waiting}", headers=auth("dispatcher"))).json()
     assert call["assignment"]["unit_id"] == freed_unit and call["assignment"]["assigned_by"] == "dispatcher:bob"
     assert [a["unit_id"] for a in call["assignments"]] == [freed_unit]
+
+
+async def _first_eta_at(aiohttp_client, tmp_path, at: datetime) -> float:
+    """The top recommendation's ETA for one call placed at ``at`` (a service whose clock is fixed there)."""
+    from dispatch.bootstrap import build_runtime
+    from dispatch.service import DispatchService
+
+    config = make_config(tmp_path)
+    runtime = await build_runtime(config)
+    old = runtime["service"]
+    runtime["service"] = DispatchService(old.store, old.router, old.unit_specs, config, clock=lambda: at)
+    client = await aiohttp_client(create_app(config, runtime=runtime))
+    r = await client.post("/api/calls", json={"location": {"lon": 112.121, "lat": 28.001}, "priority": 1,
+                                               "complaint": "chest_pain"}, headers=auth("dispatcher"))
+    assert r.status == 201, await r.text()
+    return (await r.json())["recommendations"][0]["eta_s"]
+
+
+async def test_recommendations_drive_at_the_local_hours_time_of_day_factor(aiohttp_client, tmp_path):
+    warnings.simplefilter("ignore")
+    # config.toml: 08:00 local is x1.25; the tiny county has no urban area, so every road is slowed
+    peak = await _first_eta_at(aiohttp_client, tmp_path / "a", datetime(2026, 11, 27, 0, 30, tzinfo=timezone.utc))
+    night = await _first_eta_at(aiohttp_client, tmp_path / "b", datetime(2026, 11, 26, 19, 0, tzinfo=timezone.utc))
+    turnout = 60.0  # at the station (config.toml [dispatch.turnout_s])
+    assert night > turnout and peak - turnout == pytest.approx(1.25 * (night - turnout), abs=0.1)  # 0.1 s: rounded
+
+
+def test_the_county_time_zone_is_checked():
+    from dispatch.errors import ValidationError
+    from dispatch.service import county_timezone
+
+    assert county_timezone({}).key == "Asia/Shanghai"
+    assert county_timezone({"county": {"timezone": "Asia/Urumqi"}}).key == "Asia/Urumqi"
+    with pytest.raises(ValidationError, match="county.timezone: not an IANA time zone name .*'Mars/Olympus'"):
+        county_timezone({"county": {"timezone": "Mars/Olympus"}})

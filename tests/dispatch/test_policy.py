@@ -62,7 +62,7 @@ class FakeRouter:
         mean_lat = math.radians((a[1] + b[1]) / 2)
         return math.hypot((b[0] - a[0]) * 111_320 * math.cos(mean_lat), (b[1] - a[1]) * 110_540)
 
-    def eta_to(self, target, sources, *, max_eta_s=None):
+    def eta_to(self, target, sources, *, max_eta_s=None, hour=None):
         self.eta_calls.append((target, list(sources), max_eta_s))
         out = []
         for s in sources:
@@ -71,7 +71,7 @@ class FakeRouter:
             out.append(None if s in self.blocked or (max_eta_s is not None and eta > max_eta_s) else FakeEta(eta, d))
         return out
 
-    def route(self, a, b):
+    def route(self, a, b, *, hour=None):
         self.route_calls.append((a, b))
         d = self.distance_m(a, b)
         return FakeRoute(a, b, d, d / self.speed_m_s)
