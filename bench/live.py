@@ -685,7 +685,13 @@ async def soak(server: Server, minutes: float, consoles: int = 20) -> dict[str, 
             for c in closers:
                 c.cancel()
 
-        await asyncio.gather(fixes(), calls_loop())
+        async def memory() -> None:
+            while time.perf_counter() - t0 < seconds:
+                await asyncio.sleep(min(60.0, seconds / 10))
+                rss.append(server.rss_mb())
+
+        rss: list[float] = []
+        await asyncio.gather(fixes(), calls_loop(), memory())
         await asyncio.sleep(1.0)
         head = (await (await session.get(f"{server.url}/api/health")).json())["seq"]
         elapsed = time.perf_counter() - t0
@@ -699,7 +705,7 @@ async def soak(server: Server, minutes: float, consoles: int = 20) -> dict[str, 
             "events_lost": lost, "consoles_out_of_order": disorder, "closed": len(closes),
             "positions_delivered": delivered, "frames": frames,
             "fixes_accepted": accepted, "server_cores": (server.cpu_s() - cpu0) / elapsed,
-            "rss_start_mb": rss_start, "rss_end_mb": rss_end}
+            "rss_start_mb": rss_start, "rss_end_mb": rss_end, "rss_by_minute_mb": rss}
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -782,8 +788,8 @@ def main() -> None:
                   f"{r['fixes_accepted']:.0f} fixes, {r['consoles']} consoles: {r['events_lost']} events lost, "
                   f"{r['consoles_out_of_order']} consoles out of order, {r['closed']} closed, "
                   f"{r['positions_delivered']} positions in {r['frames']} frames; service CPU "
-                  f"{r['server_cores']:.2f} cores; RSS {r['rss_start_mb']:.0f} MB -> {r['rss_end_mb']:.0f} MB",
-                  flush=True)
+                  f"{r['server_cores']:.2f} cores; RSS {r['rss_start_mb']:.0f} MB -> {r['rss_end_mb']:.0f} MB "
+                  f"(sampled: {', '.join(f'{m:.0f}' for m in r['rss_by_minute_mb'])})", flush=True)
     finally:
         server.stop()
 
