@@ -12,7 +12,7 @@ dispatch state and websocket streams stay identical:
   that the numbers it gets follow its state (a lock lost to a timeout is detected, not ignored).
 - **Events.** After an append the writer publishes ``(seq, event)`` on ``<namespace>:events``. The
   others fold what follows their state, ignore what they already hold and fetch any gap from the
-  store; a slow poll of the log's head (`catch_up_interval_s` in dispatch.live) covers messages
+  store; a slow poll of the log's head (`catch_up_interval_s` in dispatch.positions) covers messages
   Redis pub/sub dropped (it delivers at most once). Folding goes through the same listeners as a
   local write, so every instance's websocket clients see the same events with the same seqs.
 - **Positions** are not events: the instance that received a fix filters it, stores it and

@@ -119,7 +119,7 @@ def unit_json(service: DispatchService, unit_id: str) -> dict[str, Any]:
     out["position"] = {"lon": fix[0][0], "lat": fix[0][1]} if fix else None
     out["position_at"] = fix[1].isoformat() if fix else None
     if service.unit_extras is not None:
-        out.update(service.unit_extras(unit_id))  # live fields: stale, speed, heading, ETA (dispatch.live)
+        out.update(service.unit_extras(unit_id))  # live fields: stale, speed, heading, ETA (dispatch.positions)
     return out
 
 

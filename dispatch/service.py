@@ -121,7 +121,7 @@ class DispatchService:
         # an instance catches up with the log and appends, so every append is checked against the
         # whole log. None: this process is the only writer.
         self.write_guard: Callable[[], AbstractAsyncContextManager[Any]] | None = None
-        # Extra fields of a unit as the API shows it (live position data: dispatch.live).
+        # Extra fields of a unit as the API shows it (live position data: dispatch.positions).
         self.unit_extras: Callable[[str], dict[str, Any]] | None = None
         # True while listeners are told of an event another instance wrote (not to announce it again)
         self.folding_remote = False

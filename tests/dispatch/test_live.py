@@ -251,7 +251,7 @@ async def test_a_failed_store_write_keeps_the_rows_not_yet_in_the_history(aiohtt
     t = now() - timedelta(seconds=60)
     fixes = [{"lon": A[0] + i * 1e-5, "lat": A[1], "timestamp": (t + timedelta(seconds=i)).isoformat()}
              for i in range(5)]
-    monkeypatch.setattr("dispatch.live.FLUSH_SLICE_ROWS", 2)
+    monkeypatch.setattr("dispatch.positions.FLUSH_SLICE_ROWS", 2)
     real = store.append_position_history
     calls = []
 
