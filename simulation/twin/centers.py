@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 UTC = timezone.utc
 #: Stroke screening values given to the centers' destination policy; the same as the planner's
-#: simulator (simulation/model.py): RACE 6 is LVO-positive (RACE >= 5, Pérez de la Ossa et al.,
+#: simulator (simulation/policy_use.py): RACE 6 is LVO-positive (RACE >= 5, Pérez de la Ossa et al.,
 #: Stroke 2014), 2 is not; last known well 1.5 h ago is inside any thrombolysis window (4.5 h), 30 h
 #: ago outside every window.
 RACE_LVO, RACE_NO_LVO = 6, 2
