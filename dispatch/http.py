@@ -200,7 +200,7 @@ async def get_call(request: web.Request) -> web.Response:
     who = principal(request)
     if who.role is Role.CENTER and out.get("destination_hospital_id") != who.hospital:
         raise ApiError(403, "forbidden", f"call_id: call {call.id} is not coming to {who.hospital}")
-    out["history"] = [dict(e, seq=seq) for seq, e in service.history.get(call.id, [])]
+    out["history"] = await service.call_history(call.id)
     return json_response(out)
 
 

@@ -114,8 +114,9 @@ class DispatchService:
         self.state = State()
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
-        # call id -> its events as (seq, event dict), for GET /api/calls/{id}
-        self.history: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        # call id -> the sequence numbers of its events, for GET /api/calls/{id} (the bodies stay in
+        # the store: a year of calls would otherwise hold ~130 MB of event dicts)
+        self.history: dict[str, list[int]] = defaultdict(list)
         self.positions: dict[str, tuple[Point, datetime]] = {}
         # Several instances on one shared store (dispatch.bus): a lock held across instances while
         # an instance catches up with the log and appends, so every append is checked against the
@@ -279,7 +280,7 @@ class DispatchService:
     def _index(self, seq: int, event: dict[str, Any]) -> None:
         call_id = event.get("call_id")
         if call_id:
-            self.history[call_id].append((seq, event))
+            self.history[call_id].append(seq)
             self._seq_call[seq] = call_id
 
     @staticmethod
@@ -337,6 +338,11 @@ class DispatchService:
         if call_id is None or call_id not in self.state.calls:
             raise ApiError(409, "conflict", f"idempotency key: the earlier request's call (seq {seq}) is not known")
         return self.state.calls[call_id]
+
+    async def call_history(self, call_id: str) -> list[dict[str, Any]]:
+        """Return a call's events in log order, each with its ``seq`` (read from the store)."""
+        logged = await self.store.events_at(self.history.get(call_id, []))
+        return [dict(item.event, seq=item.seq) for item in logged]
 
     def local_hour(self, at: datetime | None = None) -> int:
         """Return the county's local hour (0-23) now or at ``at``: the routing time-of-day factor's key."""

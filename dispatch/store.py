@@ -192,6 +192,10 @@ class Store(abc.ABC):
     async def read_events(self, since: int = 0, limit: int | None = None) -> list[LoggedEvent]:
         """Return the events with a sequence number above ``since``, in order, at most ``limit``."""
 
+    @abc.abstractmethod
+    async def events_at(self, seqs: Sequence[int]) -> list[LoggedEvent]:
+        """Return the events with these sequence numbers, in sequence order (unknown ones are skipped)."""
+
     async def iter_events(self, since: int = 0, batch_size: int = REPLAY_BATCH) -> AsyncIterator[LoggedEvent]:
         """Yield every event after ``since`` in order, fetching ``batch_size`` at a time (for replay)."""
         if batch_size < 1:
@@ -447,6 +451,14 @@ def check_since_limit(url: str, since: int, limit: int | None) -> None:
         raise StoreError(f"{url}: since must be an integer >= 0, got {since!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise StoreError(f"{url}: limit must be None or an integer >= 1, got {limit!r}")
+
+
+def check_seqs(url: str, seqs: Sequence[int]) -> list[int]:
+    """Return ``seqs`` as a sorted list of distinct integers >= 1, or raise a StoreError naming the bad one."""
+    for i, seq in enumerate(seqs):
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            raise StoreError(f"{url}: seqs[{i}] must be an integer >= 1, got {seq!r}")
+    return sorted(set(seqs))
 
 
 def seqs_of(first_seq: int, count: int) -> list[int]:

@@ -33,6 +33,7 @@ from dispatch.store import (
     check_blob,
     check_name,
     check_position,
+    check_seqs,
     check_since_limit,
     check_time,
     decode_json,
@@ -231,6 +232,13 @@ class PostgresStore(Store):
             rows = await conn.fetch(
                 "SELECT seq, body FROM event_log WHERE seq > $1 ORDER BY seq LIMIT $2", since, limit
             )
+        return [LoggedEvent(row["seq"], decode_json(row["body"])) for row in rows]
+
+    async def events_at(self, seqs: Sequence[int]) -> list[LoggedEvent]:
+        wanted = check_seqs(self.url, seqs)
+        async with self._connection() as conn:
+            rows = await conn.fetch("SELECT seq, body FROM event_log WHERE seq = ANY($1::bigint[]) ORDER BY seq",
+                                    wanted)
         return [LoggedEvent(row["seq"], decode_json(row["body"])) for row in rows]
 
     async def last_seq(self) -> int:

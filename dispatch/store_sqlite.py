@@ -30,6 +30,7 @@ from dispatch.store import (
     check_blob,
     check_name,
     check_position,
+    check_seqs,
     check_since_limit,
     check_time,
     decode_json,
@@ -226,6 +227,15 @@ class SqliteStore(Store):
     async def read_events(self, since: int = 0, limit: int | None = None) -> list[LoggedEvent]:
         check_since_limit(self.url, since, limit)
         rows = await self._run(_read_events, since, -1 if limit is None else limit)
+        return [LoggedEvent(seq, decode_json(body)) for seq, body in rows]
+
+    async def events_at(self, seqs: Sequence[int]) -> list[LoggedEvent]:
+        wanted = check_seqs(self.url, seqs)
+        rows: list[tuple[int, str]] = []
+        for start in range(0, len(wanted), 500):  # under SQLite's bound-parameter limit
+            part = wanted[start:start + 500]
+            rows += await self._run(_select, f"SELECT seq, body FROM event_log WHERE seq IN "
+                                             f"({','.join('?' * len(part))}) ORDER BY seq", tuple(part))
         return [LoggedEvent(seq, decode_json(body)) for seq, body in rows]
 
     async def last_seq(self) -> int:

@@ -146,6 +146,21 @@ async def test_read_events_since_and_limit_and_iter_events_replay(store: Store) 
 
 
 @pytest.mark.asyncio
+async def test_events_at_returns_the_asked_events_in_log_order(store: Store) -> None:
+    events = [call_event(i) for i in range(1200)]
+    await store.append(events)
+
+    asked = [7, 3, 1200, 3, 999_999] + list(range(100, 1000, 2))  # unordered, repeated, unknown; > 500
+    got = await store.events_at(asked)
+    assert [e.seq for e in got] == sorted({s for s in asked if s <= 1200})
+    assert all(e.event == events[e.seq - 1] for e in got)
+    assert await store.events_at([]) == []
+    for bad in ([0], [-2], ["3"], [True]):
+        with pytest.raises(StoreError, match=r"seqs\[0\] must be an integer >= 1"):
+            await store.events_at(bad)
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("since, limit", [(-1, None), (0, 0), (0, -5)])
 async def test_read_events_refuses_bad_bounds(store: Store, since: int, limit: int | None) -> None:
     with pytest.raises(StoreError, match="since|limit"):
