@@ -92,14 +92,14 @@ def load_store_milestones(args: argparse.Namespace) -> list[Any]:
     from centers.milestones import Milestone
     from dispatch.bootstrap import data_dir_of
     from dispatch.patients import MILESTONE
-    from dispatch.store import open_store
+    from dispatch.store import SQLITE_FILENAME, open_store
     from ems.config import load_config
 
     config = load_config(args.config)
     data_dir = Path(args.data_dir) if args.data_dir else data_dir_of(config)
     url = args.db or config.get("service", {}).get("db") or None
-    if url is None and not (data_dir / "ems.sqlite3").exists():
-        raise ReportError(f"--data-dir {data_dir}: no service database there (ems.sqlite3); give --db, "
+    if url is None and not (data_dir / SQLITE_FILENAME).exists():
+        raise ReportError(f"--data-dir {data_dir}: no service database there ({SQLITE_FILENAME}); give --db, "
                           "--data-dir or --input")
 
     async def read() -> list[Any]:

@@ -18,9 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
-from dispatch.auth import Role
-from dispatch.http import ANYONE, RUNTIME, api, json_response, principal
+from dispatch.http import ANYONE, DISPATCH, RUNTIME, api, json_response, principal
 from dispatch.model import ASSIGNABLE_STATUSES, BUSY_STATUSES, UNIT_TRANSITIONS, Complaint, UnitStatus
+from dispatch.service import county_timezone
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PAGES = {"/": "dispatcher.html", "/crew": "crew.html", "/center": "center.html", "/planner": "planner.html"}
@@ -105,7 +105,7 @@ async def meta(request: web.Request) -> web.Response:
                     "rural_arrival_min": targets.get("rural_arrival_min", 30)},
         "gps": {"stale_after_s": config.get("gps", {}).get("stale_after_s", 600)},
         "features": features(request.app),
-        "timezone": "Asia/Shanghai",
+        "timezone": county_timezone(config).key,
     })
 
 
@@ -119,7 +119,7 @@ async def whoami(request: web.Request) -> web.Response:
         hospital_name = next((h.name for h in county.hospitals if h.id == who.hospital), None)
     return json_response({"role": who.role.value, "name": who.name, "unit": who.unit,
                           "hospital": who.hospital, "hospital_name": hospital_name,
-                          "may_dispatch": who.role in (Role.DISPATCHER, Role.ADMIN)})
+                          "may_dispatch": who.role in DISPATCH})
 
 
 CONFIG = web.AppKey("consoles_config", dict)

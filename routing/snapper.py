@@ -175,13 +175,7 @@ class Snapper:
 
     def one(self, point: Point, name: str) -> tuple[int, float]:
         """Return the ``(edge, fraction)`` of one point given as ``(lon, lat)`` or :class:`Snap`."""
-        if isinstance(point, Snap):
-            return point.edge, point.fraction
-        try:
-            lon, lat = point
-        except (TypeError, ValueError) as e:
-            raise RoutingError(f"{name} must be (lon, lat) or a Snap, got {point!r:.80}") from e
-        snap = self.snap(lon, lat)
+        snap = self.snap_one(point, name)
         return snap.edge, snap.fraction
 
     def _query_few(self, keys: list[tuple[float, float] | None]) -> list[Placed] | None:

@@ -4,7 +4,7 @@ import { t, applyStatic, langButton, onLangChange } from "./common/i18n.js";
 import { loadMeta, signIn, toast, startClock, paintConnection, forgetToken } from "./common/api.js";
 import { Live } from "./common/live.js";
 import { createMap, drawCounty, unitIcon, incidentIcon, pinIcon } from "./common/countymap.js";
-import { duration, distance, age, since, timerClass, lonlat, esc, hhmm } from "./common/format.js";
+import { duration, distance, age, since, timerClass, lonlat, esc, hhmm, TZ } from "./common/format.js";
 
 const ROUTED = new Set(["dispatched", "en_route"]);
 const REACHED = new Set(["on_scene", "transporting", "at_hospital"]);
@@ -230,7 +230,7 @@ function wireSearch() {
 function shanghaiTodayAt(hhmmText) {
   // Asia/Shanghai has no daylight saving: UTC+08:00 all year.
   const now = new Date(state.live.now());
-  const day = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit" }).format(now);
+  const day = new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit" }).format(now);
   let when = new Date(`${day}T${hhmmText}:00+08:00`);
   if (when.getTime() > now.getTime() + 60000) when = new Date(when.getTime() - 86400000); // said "23:40" after midnight
   return when.toISOString();

@@ -140,6 +140,16 @@ async def test_meta_needs_no_token_and_describes_the_pages(client):
     assert {m["kind"] for m in data["milestones"]} >= {"door_in", "first_ecg", "balloon"}
     assert {i["code"] for i in data["intervals"]} >= {"door_to_balloon", "stroke_door_to_needle"}
     assert data["targets"] == {"urban_arrival_min": 10, "rural_arrival_min": 30}
+    assert data["timezone"] == "Asia/Shanghai"
+
+
+async def test_meta_gives_the_configured_county_timezone(aiohttp_client, tmp_path):
+    warnings.simplefilter("ignore")
+    config = make_config(tmp_path)
+    config["county"]["timezone"] = "Asia/Urumqi"
+    client = await aiohttp_client(create_app(config))
+    data = await (await client.get("/api/consoles/meta")).json()
+    assert data["timezone"] == "Asia/Urumqi"
 
 
 async def test_features_follow_the_routes_the_app_has(client):
