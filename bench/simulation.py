@@ -35,7 +35,8 @@ def naive_calls_per_s(scenario, router, plan, n_calls: int) -> float:
     from centers.destination import DestinationInput, choose_destination
     from dispatch.model import UnitStatus
     from dispatch.policy import Candidate, rank_units
-    from simulation.model import _Eta
+    from simulation.policy_use import _Eta
+    from simulation.scenario_spec import hospital_site_id
 
     net = router.network
     weights = router.weights()
@@ -48,7 +49,7 @@ def naive_calls_per_s(scenario, router, plan, n_calls: int) -> float:
     point_nodes = [sn.v for sn in router.snap_many(list(zip(travel.points.lon.tolist(), travel.points.lat.tolist())))]
     units = scenario.units
     hospitals = scenario.hospitals
-    hospital_sites = {h.id: travel.site_index(f"hospital:{h.id}") for h in hospitals}
+    hospital_sites = {h.id: travel.site_index(hospital_site_id(h.id)) for h in hospitals}
     started = time.process_time()
     for i in range(n_calls):
         p = int(plan.point[i])
@@ -73,10 +74,12 @@ def naive_calls_per_s(scenario, router, plan, n_calls: int) -> float:
 
 def returning_error(scenario, router, samples: int, seed: int = 1) -> np.ndarray:
     """Return estimate / exact - 1 for units sent again on their way back from a hospital."""
+    from simulation.scenario import station_sites
+
     travel = scenario.travel
     rng = np.random.default_rng(seed)
     hospitals = [i for i, s in enumerate(travel.sites) if s.kind == "hospital"]
-    bases = sorted({u.base_site for u in scenario.units})
+    bases = station_sites(scenario)
     errors = []
     while len(errors) < samples:
         origin, base = int(rng.choice(hospitals)), int(rng.choice(bases))

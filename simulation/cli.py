@@ -248,6 +248,22 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_figures(problem: Any, rank: int | None, value: float, counts: Any, q: float) -> dict[str, Any]:
+    """Return the model's figures of a layout (ambulances ``counts`` per site, busy fraction ``q``)."""
+    from simulation.plan import expected_coverage, layout_figures
+
+    figures = layout_figures(problem, counts)
+    return {
+        "model_rank": rank,
+        "model_value": value,
+        "model_coverage": figures.coverage,
+        "model_mean_travel_min": figures.mean_travel_s / 60.0,
+        "model_backup_coverage": figures.backup,
+        "model_expected_coverage": expected_coverage(problem, counts, q),
+        "busy_fraction": q,
+    }
+
+
 def _plan_optimize(args: argparse.Namespace) -> int:
     from ems.config import load_config
     from geodata.county import load_county
@@ -298,17 +314,7 @@ def _plan_optimize(args: argparse.Namespace) -> int:
         path = out / "layouts" / f"{name}.toml"
         path.write_text(P.layout_toml(layout, base), encoding="utf-8")
         layouts.append(county.load_layout_file(path))
-        counts = P.counts_of(problem, alloc.ambulances)
-        figures = P.layout_figures(problem, counts)
-        model[name] = {
-            "model_rank": sol.rank,
-            "model_value": sol.value,
-            "model_coverage": figures.coverage,
-            "model_mean_travel_min": figures.mean_travel_s / 60.0,
-            "model_backup_coverage": figures.backup,
-            "model_expected_coverage": alloc.expected_coverage,
-            "busy_fraction": q,
-        }
+        model[name] = _model_figures(problem, sol.rank, sol.value, P.counts_of(problem, alloc.ambulances), q)
         planned.append({
             "layout": name, "file": str(path), "rank": sol.rank, "objective_value": sol.value,
             "substations": chosen_ids, **{k: v for k, v in model[name].items() if k != "model_rank"},
@@ -318,17 +324,9 @@ def _plan_optimize(args: argparse.Namespace) -> int:
     current = P.layout_counts(problem, base)
     if current is not None and base.name not in model:
         chosen, counts = current
-        figures = P.layout_figures(problem, counts)
         q = args.busy_fraction if args.busy_fraction is not None else P.busy_fraction_estimate(problem, sim_config, chosen)
-        model[base.name] = {
-            "model_rank": None,
-            "model_value": P.site_value(problem, objective, chosen, counts),
-            "model_coverage": figures.coverage,
-            "model_mean_travel_min": figures.mean_travel_s / 60.0,
-            "model_backup_coverage": figures.backup,
-            "model_expected_coverage": P.expected_coverage(problem, counts, q),
-            "busy_fraction": q,
-        }
+        value = P.site_value(problem, objective, chosen, counts)
+        model[base.name] = _model_figures(problem, None, value, counts, q)
     plan_doc: dict[str, Any] = {
         "problem": {
             "county": county.name, "base_layout": base.name, "objective": objective.value,

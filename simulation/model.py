@@ -42,7 +42,6 @@ from dispatch.model import Call, UnitStatus
 from simulation.demand import DAY_S, HOUR_S, CallPlan, plan_calls
 from simulation.fleet import Fleet, UnitState
 from simulation.policy_use import Destinations, MoveUp, best_option
-from simulation.policy_use import _Eta  # noqa: F401 (imported from here by the policy test and the benchmark)
 from simulation.result import CALL_COLUMNS, REASON_CODES, STATUS_CODES, ReplicationResult
 from simulation.scenario_spec import Scenario, UnitSpec, hospital_site_id, station_site_id, units_for_layout
 

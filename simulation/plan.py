@@ -49,7 +49,6 @@ import numpy as np
 
 from simulation.plan_enumerate import (
     TIE_TOLERANCE,
-    _allocations,  # noqa: F401 - the tests enumerate allocations through this module
     enumerate_best,
     enumerate_choices,
     feasible_choices,

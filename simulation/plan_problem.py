@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from enum import StrEnum
 
 import numpy as np
@@ -132,10 +133,16 @@ class PlanProblem:
         """Return the indices of the candidate sites."""
         return [i for i, s in enumerate(self.sites) if s.candidate and not s.fixed]
 
-    @property
+    @cached_property
     def covers(self) -> np.ndarray:
-        """Return the ``(S, P)`` boolean matrix: site reaches point within the point's target."""
-        return self.travel_s <= self.target_s[None, :]
+        """Return the ``(S, P)`` boolean matrix: site reaches point within the point's target.
+
+        Computed once (the problem is frozen) and read-only: the models and the enumeration
+        read it for every choice.
+        """
+        covers = self.travel_s <= self.target_s[None, :]
+        covers.flags.writeable = False
+        return covers
 
     def index(self, site_id: str) -> int:
         """Return the index of the site ``site_id``."""

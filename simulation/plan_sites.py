@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dispatch.gps import distance_m
 from simulation.plan_problem import PlanError, PlanSite
 
 # A town place within this distance of a station is that station's township (no new candidate).
@@ -59,7 +60,7 @@ def candidate_sites(county: Any, spec: str) -> list[PlanSite]:
         for place in county.places:
             if getattr(place.kind, "value", place.kind) != "town":
                 continue
-            near = min((_distance_m(place.lon, place.lat, s.lon, s.lat) for s in county.stations), default=math.inf)
+            near = min((distance_m(place.lon, place.lat, s.lon, s.lat) for s in county.stations), default=math.inf)
             if near > SAME_PLACE_M and place.id not in stations:
                 out.append(PlanSite(place.id, f"{place.name}急救分站", float(place.lon), float(place.lat)))
         return out
@@ -92,11 +93,6 @@ def _existing(station: Any) -> PlanSite:
         station.id, station.name, float(station.lon), float(station.lat),
         kind=getattr(station.kind, "value", station.kind), existing=True,
     )  # fmt: skip
-
-
-def _distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    kx = math.cos(math.radians((lat1 + lat2) / 2.0))
-    return math.hypot((lon1 - lon2) * kx, lat1 - lat2) * 111_320.0
 
 
 def problem_sites(

@@ -231,7 +231,7 @@ class MoveUp:
         self._hourly = hourly
         self._posts = moveup_posts(scenario)
         site_ids = [site.id for site in scenario.travel.sites]
-        self._post_index = {site_ids[i]: i for i in range(len(site_ids))}
+        self._post_index = {site_id: i for i, site_id in enumerate(site_ids)}
         self._site_ids = site_ids
         self._fill_sites = [
             self._post_index[p.id] for p in self._posts if p.home_units >= config.min_home_units

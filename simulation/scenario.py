@@ -148,8 +148,7 @@ def scenarios_on(
 
 def nearest_station_s(scenario: Scenario) -> np.ndarray:
     """Return, per demand point, the travel time (s) from the nearest station of the layout."""
-    bases = sorted({u.base_site for u in scenario.units})
-    return scenario.travel.site_to_point_s[bases].min(axis=0)
+    return scenario.travel.site_to_point_s[station_sites(scenario)].min(axis=0)
 
 
 def station_sites(scenario: Scenario) -> list[int]:

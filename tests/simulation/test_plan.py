@@ -18,7 +18,6 @@ from simulation.plan import (
     PlannedLayout,
     PlanProblem,
     PlanSite,
-    _allocations,
     allocate,
     best_solutions,
     enumerate_best,
@@ -28,6 +27,7 @@ from simulation.plan import (
     site_value,
     solve_sites,
 )
+from simulation.plan_enumerate import _allocations
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "geodata" / "tiny"
 

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from dispatch.model import Capability, UnitStatus
 from dispatch.policy import Candidate, DispatchConfig, rank_units
-from simulation.model import _Eta, best_option
+from simulation.model import best_option
+from simulation.policy_use import _Eta
 
 STATUSES = [UnitStatus.AVAILABLE_AT_STATION, UnitStatus.AVAILABLE_MOBILE, UnitStatus.RETURNING]
 
