@@ -246,9 +246,6 @@ def build(out_dir: Path = DEFAULT_OUT, *, seed: int = DEFAULT_SEED, progress: bo
     for name in OUTPUT_FILES:
         (staging / name).replace(out_dir / name)
     shutil.rmtree(staging, ignore_errors=True)
-    if progress:
-        tqdm.write(calibration_table(report.calibration))
-        tqdm.write(arrivals_table(report.region_arrivals))
     return report
 
 
