@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from centers.destination import DestinationConfig, DestinationInput, choose_destination
-from centers.errors import CentersError
+from centers.errors import CentersError, MilestoneOrderError
 from centers.intervals import compute_intervals
 from centers.milestones import Milestone, MilestoneKind, Recorder, RecorderRole, fold_patients
 from centers.prenotify import MAX_ECG_BYTES, check_ecg_attachment, prenotification, should_prenotify
@@ -139,7 +139,7 @@ async def record(app: web.Application, events: list[dict[str, Any]]) -> list[int
     try:
         seqs = await service.submit(events)
     except CentersError as e:
-        raise ApiError(409 if "order" in type(e).__name__.lower() else 400, "milestone", str(e)) from e
+        raise ApiError(409 if isinstance(e, MilestoneOrderError) else 400, "milestone", str(e)) from e
     for event in events:
         if event["type"] == MILESTONE and should_prenotify(event["milestone"]["kind"]):
             await prenotify(app, event["call_id"])

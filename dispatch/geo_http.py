@@ -26,7 +26,6 @@ from dispatch.auth import Role
 from dispatch.errors_http import ApiError, bad_request
 from dispatch.http import ANYONE, RUNTIME, SERVICE, api, json_response, principal
 from dispatch.model import UnitStatus
-from dispatch.service import call_json
 
 # 5 decimals of a degree is about 1 m: finer than a console can show, coarser than GPS noise.
 COORD_DECIMALS = 5
@@ -299,7 +298,7 @@ async def unit_route(request: web.Request) -> web.Response:
     if unit.current_call is None:
         return json_response(out)
     call = service.state.calls[unit.current_call]
-    out["call"] = call_json(service.state, call)
+    out["call"] = service.call_view(call)
     fix = service.positions.get(unit_id)
     origin = fix[0] if fix else unit.station_location
     out["origin"] = {"lon": origin[0], "lat": origin[1], "source": "gps" if fix else "station",

@@ -100,19 +100,21 @@ class Histogram:
 
     def observe(self, value: float, *label_values: str) -> None:
         """Count one observation (e.g. a latency in seconds)."""
-        counts = self.counts.get(label_values)
-        if counts is None:
-            counts = self.counts[label_values] = [0] * (len(self.buckets) + 1)
-            self.sums[label_values] = 0.0
-        counts[bisect.bisect_left(self.buckets, value)] += 1
+        self._counts(label_values)[bisect.bisect_left(self.buckets, value)] += 1
         self.sums[label_values] += value
 
     def series(self, *label_values: str) -> BoundHistogram:
         """Return the series of these label values, to observe into without looking it up each time."""
-        if label_values not in self.counts:
-            self.counts[label_values] = [0] * (len(self.buckets) + 1)
-            self.sums[label_values] = 0.0
+        self._counts(label_values)
         return BoundHistogram(self, label_values)
+
+    def _counts(self, key: Labels) -> list[int]:
+        """Return the bucket counts of a series, starting it at zero the first time."""
+        counts = self.counts.get(key)
+        if counts is None:
+            counts = self.counts[key] = [0] * (len(self.buckets) + 1)
+            self.sums[key] = 0.0
+        return counts
 
     def lines(self) -> Iterable[str]:
         for values, counts in sorted(self.counts.items()):

@@ -2,7 +2,7 @@
 
 A pure rule, like the dispatch policy: values in, proposals out, no clock and no I/O. The
 simulator calls it after every change of the fleet (``[simulation] move_up``, ``ems simulate
---move-up``) and the live service can call it on its own state (``GET /api/moveup``).
+--move-up``); it takes plain values, so the live service can call it on its own state too.
 
 The rule (JEMSS calls such rules move-up policies; this one is a nearest-idle-unit rule rather
 than a compliance table):

@@ -198,10 +198,6 @@ class Live:
         item["road"] = _road_json(live.road)
         return item
 
-    def position_message(self, unit_id: str, live: UnitLive) -> dict[str, Any]:
-        """Return a unit's position as a ``position`` message (what the bus carries)."""
-        return {"type": "position", **self.position_item(unit_id, live)}
-
     def announce(self, unit_id: str, live: UnitLive) -> None:
         """Hand a unit's position to the consoles' next frame and, with a bus, to the other instances."""
         if not self.hub.clients and not self._bus_positions:
@@ -396,7 +392,7 @@ class Live:
         if unit.status in TO_CALL:
             return "call", call.location
         if unit.status in TO_HOSPITAL:
-            hospital_id = destination_hospital(self.service.call_view(call))
+            hospital_id = destination_hospital(self.service.call_extras(call.id))
             county = self.runtime.get("county")
             for h in getattr(county, "hospitals", ()):
                 if h.id == hospital_id:

@@ -56,6 +56,8 @@ class SideFold(Protocol):
     def rows(self, events: list[dict[str, Any]]) -> list[StateRow]: ...
 
     def call_extras(self, call_id: str) -> dict[str, Any]: ...
+
+
 #: Events to submit, or a function building them from the state current under the write lock.
 EventsOrBuilder = list[ev.BaseEvent] | Callable[[], list[ev.BaseEvent]]
 
@@ -129,6 +131,7 @@ class DispatchService:
         # The log's position: dispatch events and side folds' events share one sequence.
         self.last_seq = 0
         self.side_folds: dict[str, SideFold] = {}
+        # seq of each CallReceived -> its call id: the call a retried request (same idempotency key) made
         self._seq_call: dict[int, str] = {}
 
     def add_fold(self, side: SideFold) -> None:
@@ -136,11 +139,17 @@ class DispatchService:
         for t in side.types:
             self.side_folds[t] = side
 
+    def call_extras(self, call_id: str) -> dict[str, Any]:
+        """Return the side folds' fields of a call's view (e.g. its destination), without the call itself."""
+        out: dict[str, Any] = {}
+        for side in dict.fromkeys(self.side_folds.values()):
+            out.update(side.call_extras(call_id))
+        return out
+
     def call_view(self, call: Call) -> dict[str, Any]:
         """Return a call as the API and the consoles show it (with the side folds' fields)."""
         out = call_json(self.state, call)
-        for side in dict.fromkeys(self.side_folds.values()):
-            out.update(side.call_extras(call.id))
+        out.update(self.call_extras(call.id))
         return out
 
     # -- life cycle -------------------------------------------------------------------------
@@ -281,7 +290,8 @@ class DispatchService:
         call_id = event.get("call_id")
         if call_id:
             self.history[call_id].append(seq)
-            self._seq_call[seq] = call_id
+            if event.get("type") == "CallReceived":
+                self._seq_call[seq] = call_id
 
     @staticmethod
     def _state_rows(before: State, after: State, events: list[ev.BaseEvent]) -> list[StateRow]:

@@ -353,17 +353,16 @@ class Hub:
         if not call_id or call_id not in state.calls:
             return Audience()
         current = state.current_assignment(call_id)
-        view = self.service.call_view(state.calls[call_id])
         return Audience.of(calls=[call_id], units=[current.unit_id if current else None],
-                           hospitals=[destination_hospital(view)])
+                           hospitals=[destination_hospital(self.service.call_extras(call_id))])
 
     def unit_audience(self, unit_id: str) -> Audience:
         """Return the audience of a unit's position: its crew, the center its patient goes to."""
-        unit = self.service.state.units.get(unit_id)
+        state = self.service.state
+        unit = state.units.get(unit_id)
         hospital = None
-        if unit is not None and unit.current_call is not None:
-            call = self.service.state.calls.get(unit.current_call)
-            hospital = destination_hospital(self.service.call_view(call)) if call else None
+        if unit is not None and unit.current_call in state.calls:
+            hospital = destination_hospital(self.service.call_extras(unit.current_call))
         return Audience.of(units=[unit_id], hospitals=[hospital])
 
     # -- publishing ---------------------------------------------------------------------------
@@ -503,7 +502,6 @@ class Hub:
                 if self.visible(who, audience):
                     client.events.append((seq, frame))
                     client.last_seq = seq
-            client.sent_seq = since or 0
             client.wake.set()
         self.clients.add(client)
         return client
