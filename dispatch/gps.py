@@ -333,32 +333,21 @@ def parse_osmand(params: Mapping[str, str], now: datetime) -> Fix:
         lat, lon = _required("lat", get("lat")), _required("lon", get("lon"))
     raw_time = get("timestamp")
     at = parse_time("timestamp", raw_time, naive_utc=True) if raw_time else now
-    speed_kn = _text_number("speed", get("speed"))
+    speed_kn = _number("speed", get("speed"))
     bearing = get("bearing")
-    heading = _text_number("bearing", bearing) if bearing else _text_number("heading", get("heading"))
-    accuracy = _text_number("accuracy", get("accuracy"))
+    heading = _number("bearing", bearing) if bearing else _number("heading", get("heading"))
+    accuracy = _number("accuracy", get("accuracy"))
     if accuracy is None and get("hdop"):
         # Traccar keeps hdop as its own attribute; as an accuracy we take hdop x 5 m (a common
         # rule of thumb for a consumer receiver's user range error), only when accuracy is absent.
-        hdop = _text_number("hdop", get("hdop"))
+        hdop = _number("hdop", get("hdop"))
         accuracy = hdop * 5.0 if hdop is not None else None
     valid = _bool("valid", get("valid"))
     return Fix(lon=lon, lat=lat, at=at,
                speed_mps=speed_kn * KNOT_MPS if speed_kn is not None else None,
-               heading_deg=heading, accuracy_m=accuracy, altitude_m=_text_number("altitude", get("altitude")),
-               battery_pct=_text_number("batt", get("batt")), charging=_bool("charge", get("charge")),
+               heading_deg=heading, accuracy_m=accuracy, altitude_m=_number("altitude", get("altitude")),
+               battery_pct=_number("batt", get("batt")), charging=_bool("charge", get("charge")),
                valid=True if valid is None else valid, device_id=str(device))
-
-
-def _text_number(field: str, raw: str | None) -> float | None:
-    """`_number` for a query or form value (a string): None when absent, empty or not finite."""
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise GpsError(field, f"must be a number, got {raw[:40]!r}") from None
-    return value if math.isfinite(value) else None
 
 
 def parse_osmand_json(body: Any) -> Fix:
