@@ -54,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = args.func(args)
     except EmsError as e:
-        print(f"ems: {e}", file=sys.stderr)
+        # One line per fault (a configuration may have several), each marked as the command's.
+        for line in str(e).splitlines() or [""]:
+            print(f"ems: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ems: interrupted", file=sys.stderr)
