@@ -527,7 +527,7 @@ def run_simulation(directory: Path, config: dict[str, Any], *, workers: int = 1)
         The county, a layout or the simulation settings cannot be used.
     """
     from geodata.county import load_county
-    from simulation.cli import with_move_up
+    from simulation.overrides import with_move_up
     from simulation.report import write_report
     from simulation.runner import run_scenarios
     from simulation.scenario import build_scenarios, resolve_layout

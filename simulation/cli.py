@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from simulation.overrides import with_move_up
 
 
 def positive_int(text: str) -> int:
@@ -168,16 +169,6 @@ def _register_plan(subparsers: Any) -> None:
     opt.add_argument("--quiet", action="store_true", help="no progress bars")
     opt.set_defaults(func=_plan_optimize)
     plan.set_defaults(func=lambda args: (plan.print_help(), 2)[1])
-
-
-def with_move_up(config: dict[str, Any], move_up: bool) -> dict[str, Any]:
-    """Return ``config`` with ``[simulation] move_up`` switched on when ``move_up`` (a table given stays)."""
-    if not move_up:
-        return config
-    section = dict(config.get("simulation") or {})
-    if not isinstance(section.get("move_up"), dict):
-        section["move_up"] = True
-    return {**config, "simulation": section}
 
 
 def _simulate(args: argparse.Namespace) -> int:
