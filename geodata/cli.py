@@ -130,13 +130,14 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from geodata import build_ningxiang
+    # The builder sits above geodata (it places the stations with the planner): an entry point may import it.
+    from simulation.ningxiang_build import build as ningxiang
 
-    out = args.out if args.out is not None else Path(build_ningxiang.__file__).resolve().parent / "ningxiang"
+    out = args.out if args.out is not None else ningxiang.DEFAULT_OUT
     kwargs: dict[str, Any] = {"progress": not args.quiet}
     if args.seed is not None:
         kwargs["seed"] = args.seed
-    report = build_ningxiang.build(out, **kwargs)
+    report = ningxiang.build(out, **kwargs)
     print(report.summary())
     return 0
 

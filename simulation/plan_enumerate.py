@@ -2,7 +2,7 @@
 
 For small problems: the tests' cross-check of the MILP solver (`simulation.plan_models`), and the
 builder of the embedded county, which weighs every layout with one substation per township block
-(geodata/ningxiang_build/stations.py). Exact and deterministic: a choice is an ascending tuple of
+(simulation/ningxiang_build/stations.py). Exact and deterministic: a choice is an ascending tuple of
 candidate indices, its value is `simulation.plan_problem.site_value`, and choices whose values
 are equal up to float rounding (`same_value`) are ordered lexicographically, so the first of
 them wins. The MILP solver does not promise which of tied optima it returns; this one does.

@@ -118,11 +118,11 @@ def test_build_ningxiang_calls_the_builder(
         calls.append((out_dir, kwargs))
         return Report()
 
-    fake = types.ModuleType("geodata.build_ningxiang")
+    fake = types.ModuleType("simulation.ningxiang_build.build")
     fake.build = build  # type: ignore[attr-defined]
-    fake.__file__ = str(tmp_path / "build_ningxiang.py")
-    monkeypatch.setitem(sys.modules, "geodata.build_ningxiang", fake)
-    monkeypatch.setattr("geodata.build_ningxiang", fake, raising=False)
+    fake.DEFAULT_OUT = tmp_path / "ningxiang"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "simulation.ningxiang_build.build", fake)
+    monkeypatch.setattr("simulation.ningxiang_build.build", fake, raising=False)
     assert main(["geodata", "build-ningxiang", "--out", str(tmp_path / "nx"), "--seed", "7"]) == 0
     assert capsys.readouterr().out.strip() == "built"
     assert calls == [(tmp_path / "nx", {"progress": True, "seed": 7})]

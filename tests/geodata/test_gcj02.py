@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geodata.gcj02 import gcj02_to_wgs84, in_china, wgs84_to_gcj02
-from geodata.ningxiang_build.common import haversine_m
+from simulation.ningxiang_build.common import haversine_m
 
 # The county's extent (raw data README): about 111.896-112.784 E, 27.880-28.486 N.
 NINGXIANG_LON = st.floats(111.85, 112.85)

@@ -21,9 +21,9 @@ from types import MappingProxyType
 import numpy as np
 
 from geodata.gcj02 import gcj02_to_wgs84
-from geodata.ningxiang_build.common import BuildError
-from geodata.ningxiang_build.raw import URBAN_SUBDISTRICTS, RawData
-from geodata.ningxiang_build.settlements import bare_town_name, pinyin
+from simulation.ningxiang_build.common import BuildError
+from simulation.ningxiang_build.raw import URBAN_SUBDISTRICTS, RawData
+from simulation.ningxiang_build.settlements import bare_town_name, pinyin
 from simulation.plan_enumerate import enumerate_choices, same_value
 from simulation.plan_problem import Objective, PlanError, PlanProblem, PlanSite, nearest_travel_s
 

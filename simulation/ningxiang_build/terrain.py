@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from geodata.ningxiang_build.common import FloatArray, smoothstep
-from geodata.ningxiang_build.params import (
+from simulation.ningxiang_build.common import FloatArray, smoothstep
+from simulation.ningxiang_build.params import (
     HILL_FULL_LON,
     HILL_NORTH_LAT,
     HILL_NORTH_ZERO_LON,

@@ -8,7 +8,7 @@ township block, near-optimal for demand and closest to the published arrivals) a
 file of docs/county-format.md. The same seed gives byte-identical files.
 
 Run it with ``ems geodata build-ningxiang``. docs/ningxiang.md explains what is real and what is
-generated.
+generated; the package's docstring (`simulation.ningxiang_build`) says why it lives above geodata.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ems.config import load_config, section
-from geodata.ningxiang_build.common import BuildError, LocalProjection, haversine_m
-from geodata.ningxiang_build.evaluate import (
+from geodata.county import EMBEDDED_DIR
+from simulation.coverage import DEFAULT_REGIONS, extreme_place
+from simulation.ningxiang_build.common import BuildError, LocalProjection, haversine_m
+from simulation.ningxiang_build.evaluate import (
     PathLengths,
     RoadGraph,
     Snapper,
@@ -36,17 +38,16 @@ from geodata.ningxiang_build.evaluate import (
     strongly_connected_components,
     trip,
 )
-from geodata.ningxiang_build.osm_xml import write_osm_bz2
-from geodata.ningxiang_build.params import RoadParams
-from geodata.ningxiang_build.raw import FIGURES_TOML, RAW_DIR, RawData, read_raw
-from geodata.ningxiang_build.roads import generate_network
-from geodata.ningxiang_build.settlements import PlaceRow, bare_town_name, build_places
-from geodata.ningxiang_build.shape import shape_edges
-from geodata.ningxiang_build import stations as st
-from geodata.ningxiang_build import writers
-from simulation.coverage import DEFAULT_REGIONS, extreme_place
+from simulation.ningxiang_build.osm_xml import write_osm_bz2
+from simulation.ningxiang_build.params import RoadParams
+from simulation.ningxiang_build.raw import FIGURES_TOML, RAW_DIR, RawData, read_raw
+from simulation.ningxiang_build.roads import generate_network
+from simulation.ningxiang_build.settlements import PlaceRow, bare_town_name, build_places
+from simulation.ningxiang_build.shape import shape_edges
+from simulation.ningxiang_build import stations as st
+from simulation.ningxiang_build import writers
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "ningxiang"
+DEFAULT_OUT = EMBEDDED_DIR / "ningxiang"
 DEFAULT_SEED = 20241126
 # Calibration tolerance on distance and time of each published trip (+-15 %, the county issue's requirement).
 TRIP_TOLERANCE = 0.15

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geodata.ningxiang_build.common import FloatArray
+from simulation.ningxiang_build.common import FloatArray
 
 # Junction kinds.
 GRID, CORRIDOR, SEAT, VILLAGE, MESH, SPUR = 0, 1, 2, 3, 4, 5

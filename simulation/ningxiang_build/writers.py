@@ -10,9 +10,9 @@ from pathlib import Path
 
 from shapely.geometry import Polygon
 
-from geodata.ningxiang_build.common import fmt_coord
-from geodata.ningxiang_build.settlements import PlaceRow
-from geodata.ningxiang_build.stations import HospitalRow, LayoutEntry, StationRow
+from simulation.ningxiang_build.common import fmt_coord
+from simulation.ningxiang_build.settlements import PlaceRow
+from simulation.ningxiang_build.stations import HospitalRow, LayoutEntry, StationRow
 
 PLACES_COLUMNS = (
     "id", "name", "name_pinyin", "kind", "township", "lon", "lat",

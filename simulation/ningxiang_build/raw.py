@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 from shapely.geometry import Polygon
 
+from geodata.county import EMBEDDED_DIR
 from geodata.gcj02 import gcj02_to_wgs84
-from geodata.ningxiang_build.common import BuildError
+from simulation.ningxiang_build.common import BuildError
 
-RAW_DIR = Path(__file__).resolve().parent.parent / "data" / "ningxiang"
+# The raw facts are county data, shipped with geodata beside the county they build.
+RAW_DIR = EMBEDDED_DIR / "data" / "ningxiang"
 ADCODE_CSV = "adcode_430124.csv"
 FENCE_JSON = "fence_430124.json"
 FIGURES_TOML = "published_figures.toml"

@@ -8,9 +8,9 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from geodata.ningxiang_build.common import FloatArray, LocalProjection, haversine_m
-from geodata.ningxiang_build.params import RoadParams
-from geodata.ningxiang_build.roads import Network, hilliness
+from simulation.ningxiang_build.common import FloatArray, LocalProjection, haversine_m
+from simulation.ningxiang_build.params import RoadParams
+from simulation.ningxiang_build.roads import Network, hilliness
 
 _NEWTON_STEPS = 12
 

@@ -33,8 +33,8 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString, Point, Polygon
 
-from geodata.ningxiang_build.common import BuildError, LocalProjection
-from geodata.ningxiang_build.corridors import (
+from simulation.ningxiang_build.common import BuildError, LocalProjection
+from simulation.ningxiang_build.corridors import (
     KNOWN_SEAT_ROADS,
     SEAT_EDGE_MAX_ANGLE_DEG,
     city_gate,
@@ -43,7 +43,7 @@ from geodata.ningxiang_build.corridors import (
     shortest_path_edges,
     uncross,
 )
-from geodata.ningxiang_build.mesh import (
+from simulation.ningxiang_build.mesh import (
     add_spurs,
     classify_mesh,
     draw_mesh_points,
@@ -51,7 +51,7 @@ from geodata.ningxiang_build.mesh import (
     main_component,
     thin_points,
 )
-from geodata.ningxiang_build.network import (
+from simulation.ningxiang_build.network import (
     CORRIDOR,
     GRID,
     MESH,
@@ -61,9 +61,9 @@ from geodata.ningxiang_build.network import (
     Edge,
     Network,
 )
-from geodata.ningxiang_build.params import RoadParams
-from geodata.ningxiang_build.raw import URBAN_SUBDISTRICTS, RawData
-from geodata.ningxiang_build.terrain import hilliness, junction_density
+from simulation.ningxiang_build.params import RoadParams
+from simulation.ningxiang_build.raw import URBAN_SUBDISTRICTS, RawData
+from simulation.ningxiang_build.terrain import hilliness, junction_density
 
 # Names of the county town's arterials (schematic: the names of real Ningxiang streets are given
 # to grid lines, not to their real courses).
@@ -329,7 +329,7 @@ def generate_network(
 
 def _hospital_lonlat() -> tuple[float, float]:
     from geodata.gcj02 import gcj02_to_wgs84
-    from geodata.ningxiang_build.stations import HOSPITALS
+    from simulation.ningxiang_build.stations import HOSPITALS
 
     h = next(h for h in HOSPITALS if h.id == "renmin")
     return gcj02_to_wgs84(h.gcj_lon, h.gcj_lat)

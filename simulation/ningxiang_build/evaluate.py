@@ -15,7 +15,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from geodata.ningxiang_build.common import BuildError, FloatArray, LocalProjection, haversine_m
+from simulation.ningxiang_build.common import BuildError, FloatArray, LocalProjection, haversine_m
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ import numpy as np
 from pypinyin import lazy_pinyin
 from scipy.spatial import cKDTree
 
-from geodata.ningxiang_build.common import BuildError, LocalProjection
-from geodata.ningxiang_build.raw import URBAN_SUBDISTRICTS, RawData, RawPlace
-from geodata.ningxiang_build.roads import Network
+from simulation.ningxiang_build.common import BuildError, LocalProjection
+from simulation.ningxiang_build.raw import URBAN_SUBDISTRICTS, RawData, RawPlace
+from simulation.ningxiang_build.roads import Network
 
 # Relative population a settlement of each urban-rural class stands for (ur_code; None: unknown).
 # Assumption (docs/ningxiang.md): a main-urban block or a town centre holds several times the

@@ -15,11 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st_h
 from shapely.geometry import shape
 
-from geodata.build_ningxiang import DEFAULT_OUT, OUTPUT_FILES, build, read_published_figures
-from geodata.ningxiang_build.settlements import bare_town_name, pinyin, village_name
-from geodata.ningxiang_build import stations as st
-from geodata.ningxiang_build.common import BuildError
-from geodata.ningxiang_build.stations import choose_substations
+from simulation.ningxiang_build.build import DEFAULT_OUT, OUTPUT_FILES, build, read_published_figures
+from simulation.ningxiang_build.settlements import bare_town_name, pinyin, village_name
+from simulation.ningxiang_build import stations as st
+from simulation.ningxiang_build.common import BuildError
+from simulation.ningxiang_build.stations import choose_substations
 
 COUNTY = DEFAULT_OUT
 
@@ -159,7 +159,7 @@ def test_one_five_n_has_one_substation_per_block_and_no_ambulance_at_the_points(
 
 
 def test_substation_blocks_are_disjoint_rural_seats_and_hold_liushahe() -> None:
-    from geodata.ningxiang_build.raw import read_raw
+    from simulation.ningxiang_build.raw import read_raw
 
     seats = {t.name for t in st.rural_seats(read_raw())}
     members = [t for towns in st.SUBSTATION_BLOCKS.values() for t in towns]
@@ -227,14 +227,14 @@ def test_the_chosen_layout_is_within_the_slack_of_the_best(times, slack) -> None
 
 @pytest.fixture(scope="module")
 def loaded():
-    from geodata.ningxiang_build.evaluate import load_osm
+    from simulation.ningxiang_build.evaluate import load_osm
 
     return load_osm(COUNTY / "roads.osm.bz2")
 
 
 @pytest.mark.slow
 def test_network_is_county_sized_and_strongly_connected(loaded) -> None:
-    from geodata.ningxiang_build.evaluate import strongly_connected_components
+    from simulation.ningxiang_build.evaluate import strongly_connected_components
 
     graph, n_nodes, _, n_intersections = loaded
     assert n_nodes >= 15_000
@@ -245,11 +245,11 @@ def test_network_is_county_sized_and_strongly_connected(loaded) -> None:
 @pytest.mark.slow
 def test_published_trips_within_15_percent(loaded) -> None:
     from ems.config import load_config, section
-    from geodata.build_ningxiang import TRIP_TOLERANCE, _calibrate
-    from geodata.ningxiang_build.common import LocalProjection
-    from geodata.ningxiang_build.evaluate import PathLengths, Snapper
-    from geodata.ningxiang_build.params import RoadParams
-    from geodata.ningxiang_build.raw import read_raw
+    from simulation.ningxiang_build.build import TRIP_TOLERANCE, _calibrate
+    from simulation.ningxiang_build.common import LocalProjection
+    from simulation.ningxiang_build.evaluate import PathLengths, Snapper
+    from simulation.ningxiang_build.params import RoadParams
+    from simulation.ningxiang_build.raw import read_raw
 
     graph, *_ = loaded
     weight = graph.emergency_time_s(section(load_config(), "routing.emergency_speed_factor"))
@@ -263,11 +263,11 @@ def test_published_trips_within_15_percent(loaded) -> None:
 @pytest.mark.slow
 def test_detour_ratio_of_settlement_pairs(loaded) -> None:
     from ems.config import load_config, section
-    from geodata.build_ningxiang import _detours
-    from geodata.ningxiang_build.common import LocalProjection
-    from geodata.ningxiang_build.evaluate import PathLengths, Snapper
-    from geodata.ningxiang_build.params import RoadParams
-    from geodata.ningxiang_build.settlements import PlaceRow
+    from simulation.ningxiang_build.build import _detours
+    from simulation.ningxiang_build.common import LocalProjection
+    from simulation.ningxiang_build.evaluate import PathLengths, Snapper
+    from simulation.ningxiang_build.params import RoadParams
+    from simulation.ningxiang_build.settlements import PlaceRow
 
     graph, *_ = loaded
     weight = graph.emergency_time_s(section(load_config(), "routing.emergency_speed_factor"))

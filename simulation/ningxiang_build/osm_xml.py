@@ -6,9 +6,9 @@ import bz2
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from geodata.ningxiang_build.common import fmt_coord
-from geodata.ningxiang_build.roads import Network
-from geodata.ningxiang_build.shape import ShapedRoads
+from simulation.ningxiang_build.common import fmt_coord
+from simulation.ningxiang_build.roads import Network
+from simulation.ningxiang_build.shape import ShapedRoads
 
 GENERATOR = "ems geodata build-ningxiang (schematic network)"
 BZ2_LEVEL = 9

@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import Delaunay
 from shapely.geometry import LineString, Polygon
 
-from geodata.ningxiang_build.common import BuildError, FloatArray
+from simulation.ningxiang_build.common import BuildError, FloatArray
 
 # Seat-graph edges facing a wider angle than this in a Delaunay triangle are dropped.
 SEAT_EDGE_MAX_ANGLE_DEG = 115.0

@@ -17,10 +17,10 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import Delaunay, cKDTree
 from shapely.geometry import LineString, Point, Polygon
 
-from geodata.ningxiang_build.common import FloatArray, LocalProjection
-from geodata.ningxiang_build.network import CORRIDOR, GRID, MESH, SEAT, SPUR, Edge
-from geodata.ningxiang_build.params import RoadParams
-from geodata.ningxiang_build.terrain import junction_density
+from simulation.ningxiang_build.common import FloatArray, LocalProjection
+from simulation.ningxiang_build.network import CORRIDOR, GRID, MESH, SEAT, SPUR, Edge
+from simulation.ningxiang_build.params import RoadParams
+from simulation.ningxiang_build.terrain import junction_density
 
 
 def draw_mesh_points(
