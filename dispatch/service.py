@@ -130,6 +130,9 @@ class DispatchService:
         self.folding_remote = False
         # The log's position: dispatch events and side folds' events share one sequence.
         self.last_seq = 0
+        # An append failed: it may be in the log (its commit's reply was lost), so the next write first
+        # folds what the log holds.
+        self._unsynced = False
         self.side_folds: dict[str, SideFold] = {}
         # seq of each CallReceived -> its call id: the call a retried request (same idempotency key) made
         self._seq_call: dict[int, str] = {}
@@ -205,8 +208,9 @@ class DispatchService:
             An event does not fit the state; nothing is written.
         """
         async with self._lock, (self.write_guard() if self.write_guard is not None else nullcontext()):
-            if self.write_guard is not None:
+            if self.write_guard is not None or self._unsynced:
                 await self._catch_up_locked()
+                self._unsynced = False
             if callable(events):
                 events = events()
             if not events:
@@ -229,11 +233,9 @@ class DispatchService:
             rows = self._state_rows(self.state, state, dispatch_events)
             for side in dict.fromkeys(s for s in sides if s is not None):
                 rows += side.rows([d for d, s in zip(dicts, sides) if s is side])
-            seqs = await self.store.append(dicts, state=rows, key=key)
+            seqs = await self._append_after_last(dicts, rows, key)
             if seqs and seqs[0] <= self.last_seq:
                 return seqs  # a retried request whose events were written before: nothing new
-            if seqs != list(range(self.last_seq + 1, self.last_seq + 1 + len(dicts))):
-                raise RuntimeError(f"store numbered events {seqs}, expected to follow {self.last_seq}")
             self.state = state
             self.last_seq = seqs[-1]
             for seq, d, side in zip(seqs, dicts, sides):
@@ -243,6 +245,25 @@ class DispatchService:
                 for listener in list(self._listeners):
                     listener(seq, d)
             return seqs
+
+    async def _append_after_last(self, dicts: list[dict[str, Any]], rows: list[StateRow],
+                                 key: str | None) -> list[int]:
+        """Append a batch built on the state at ``last_seq``; after any failure the next write catches up first.
+
+        The store refuses the batch when the log has moved past ``last_seq`` (a `SeqConflict`), and
+        a failed append may still be in the log (`StoreAmbiguousError`: its commit's reply was lost);
+        either way only the log knows what it holds, so the next write folds it before building.
+        """
+        try:
+            seqs = await self.store.append(dicts, state=rows, key=key, expected_seq=self.last_seq)
+            if seqs and seqs[0] <= self.last_seq:
+                return seqs
+            if seqs != list(range(self.last_seq + 1, self.last_seq + 1 + len(dicts))):
+                raise RuntimeError(f"store numbered events {seqs}, expected to follow {self.last_seq}")
+            return seqs
+        except BaseException:
+            self._unsynced = True
+            raise
 
     async def catch_up(self) -> int:
         """Fold the events other instances appended to the shared log; return how many were folded."""

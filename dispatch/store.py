@@ -10,6 +10,12 @@ The store is generic: an event is a JSON-able dict that the dispatch core's code
 encodes it with orjson and gives the same JSON back, never interpreting it. Values come back as JSON
 types (a tuple as a list, a datetime as its ISO string), so the codec should hand over JSON values.
 
+Appends can be made conditional on the log's last sequence number (``expected_seq``), so a writer whose
+view of the log is stale (another writer, or its own commit whose reply was lost) is refused before
+anything is written; a failure in which the commit may or may not have happened is a distinct error
+(`StoreAmbiguousError`) telling the caller to look at the log before it writes again. The log refuses a
+second ``CallReceived`` event with a call id it already holds.
+
 Two backends share this interface and one test suite: SQLite in the data directory (the default, one
 county on one machine) and PostgreSQL through asyncpg (several service instances). `open_store` picks one
 from a URL.
@@ -18,7 +24,6 @@ from a URL.
 from __future__ import annotations
 
 import abc
-import hashlib
 import math
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from dispatch.errors import DispatchError, ValidationError
 from ems.errors import EmsError
 
 __all__ = [
@@ -36,29 +42,72 @@ __all__ = [
     "IdempotencyConflict",
     "LoggedEvent",
     "PositionRow",
+    "SeqConflict",
     "StateRow",
     "Store",
+    "StoreAmbiguousError",
     "StoreError",
+    "StoredResponse",
     "open_store",
     "redact_url",
 ]
 
-#: Version of the tables this code writes; a store written by a newer version is refused.
-SCHEMA_VERSION = 1
+#: Version of the tables this code writes; a store written by a newer version is refused, an older one
+#: is migrated on open. 2: idempotency keys hold a request fingerprint and a response; call ids unique.
+SCHEMA_VERSION = 2
 #: The SQLite file inside the data directory.
 SQLITE_FILENAME = "ems.sqlite3"
 #: Events fetched per round trip while replaying the log.
 REPLAY_BATCH = 1000
-#: Longest accepted idempotency key, kind, id, unit id or blob id (characters).
+#: Longest accepted idempotency key, fingerprint, kind, id, unit id or blob id (characters).
 MAX_NAME_LEN = 200
+#: The event type whose ``call_id`` the log holds at most once.
+CALL_CREATED = "CallReceived"
+#: The HTTP header an idempotency key comes from, named in the messages that refuse one.
+KEY_FIELD = "Idempotency-Key"
 
 
 class StoreError(EmsError):
     """The store cannot be opened or cannot do what was asked; the message names the store's URL."""
 
 
-class IdempotencyConflict(StoreError):
-    """An idempotency key was reused for a batch that differs from the one first stored under it."""
+class StoreAmbiguousError(StoreError):
+    """The store failed while committing: the batch may or may not be in the log.
+
+    The caller must read the log (`Store.last_seq`, `Store.read_events`) before it writes again; a
+    retry under the same idempotency key is safe.
+    """
+
+
+class SeqConflict(StoreError):
+    """An append expected another last sequence number; nothing was written.
+
+    Attributes
+    ----------
+    expected_seq
+        The last sequence number the caller expected.
+    last_seq
+        The log's actual last sequence number.
+    """
+
+    def __init__(self, message: str, *, expected_seq: int, last_seq: int) -> None:
+        super().__init__(message)
+        self.expected_seq = expected_seq
+        self.last_seq = last_seq
+
+
+class IdempotencyConflict(DispatchError):
+    """An idempotency key was reused for a request whose fingerprint differs from the first one's.
+
+    Attributes
+    ----------
+    key
+        The idempotency key.
+    """
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +171,13 @@ class LoggedEvent(NamedTuple):
     event: dict[str, Any]
 
 
+class StoredResponse(NamedTuple):
+    """The answer first given to a request made under an idempotency key (HTTP status and body)."""
+
+    status: int
+    body: bytes
+
+
 class Store(abc.ABC):
     """The abstract store; see `open_store` for the backends.
 
@@ -162,18 +218,28 @@ class Store(abc.ABC):
         *,
         state: Sequence[StateRow] = (),
         key: str | None = None,
+        fingerprint: str | None = None,
+        expected_seq: int | None = None,
     ) -> list[int]:
         """Append events and write state rows in one transaction, durable on return.
 
         Parameters
         ----------
         events
-            JSON-able dicts, appended in this order.
+            JSON-able dicts, appended in this order. A ``CallReceived`` event whose ``call_id`` the
+            log already holds is refused.
         state
             Current-state rows to upsert (or delete, when ``body`` is None), applied in order.
         key
-            An idempotency key for the batch: a batch appended again under the same key (a retried
-            request) is not appended twice; the sequence numbers first given are returned.
+            An idempotency key for the request (at most `MAX_NAME_LEN` characters, no NUL): a batch
+            appended again under the same key and fingerprint (a retried request) is not appended
+            again; the sequence numbers first given are returned, whatever ``expected_seq`` is.
+        fingerprint
+            What identifies the request behind ``key`` (the HTTP edge hashes its method, path,
+            principal and body); None when the key alone does. Kept with the key.
+        expected_seq
+            Append only if the log's last sequence number is this one (checked in the transaction
+            that appends); None appends after whatever is there.
 
         Returns
         -------
@@ -183,9 +249,44 @@ class Store(abc.ABC):
         Raises
         ------
         StoreError
-            An event or row is not JSON-able, or the store failed; nothing of the batch was written.
+            An event or row is not JSON-able, a call id is already in the log, or the store failed;
+            nothing of the batch was written.
+        StoreAmbiguousError
+            The store failed while committing: the batch may be in the log.
+        SeqConflict
+            The log's last sequence number is not ``expected_seq``; nothing was written.
+        ValidationError
+            ``key`` is empty, too long or holds NUL (the field is ``Idempotency-Key``).
         IdempotencyConflict
-            ``key`` was already used for a different batch.
+            ``key`` was already used with another fingerprint.
+        """
+
+    @abc.abstractmethod
+    async def save_response(self, key: str, status: int, body: bytes) -> StoredResponse:
+        """Keep the answer to the request appended under ``key``; the first answer kept stays.
+
+        Returns
+        -------
+        StoredResponse
+            The answer now held for ``key``: this one, or the one an earlier call kept.
+
+        Raises
+        ------
+        ValidationError
+            ``key`` is not a usable idempotency key.
+        StoreError
+            No append was made under ``key``, ``status`` is not 100-599 or ``body`` is not bytes.
+        """
+
+    @abc.abstractmethod
+    async def response_for(self, key: str, *, fingerprint: str | None = None) -> StoredResponse | None:
+        """Return the answer kept for ``key``, or None when there is none (yet).
+
+        Parameters
+        ----------
+        fingerprint
+            When given, the request's fingerprint: one that differs from the key's raises
+            `IdempotencyConflict`.
         """
 
     @abc.abstractmethod
@@ -353,7 +454,15 @@ class EncodedBatch:
     #: in order, so backends may write the upserts and the deletes in one statement each.
     state: list[tuple[str, str, str | None]]
     key: str | None
-    digest: str
+    fingerprint: str | None
+    expected_seq: int | None
+    #: (index in ``events``, call id) of each ``CallReceived`` event.
+    call_ids: list[tuple[int, str]]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to write: no events, no rows, no key."""
+        return not self.events and not self.state and self.key is None
 
 
 def encode_batch(
@@ -361,11 +470,14 @@ def encode_batch(
     events: Sequence[Mapping[str, Any]],
     state: Sequence[StateRow],
     key: str | None,
+    fingerprint: str | None = None,
+    expected_seq: int | None = None,
 ) -> EncodedBatch:
     """Validate and encode an append batch; raise StoreError naming the first bad item."""
     if isinstance(events, Mapping) or not isinstance(events, Sequence):
         raise StoreError(f"{url}: events must be a sequence of dicts, got {type(events).__name__}")
     encoded_events = [encode_json(url, f"events[{i}]", e).decode() for i, e in enumerate(events)]
+    call_ids = call_ids_of(url, events)
     final: dict[tuple[str, str], str | None] = {}
     for i, row in enumerate(state):
         if not isinstance(row, StateRow):
@@ -384,20 +496,93 @@ def encode_batch(
         final.pop((row.kind, row.id), None)
         final[(row.kind, row.id)] = body
     if key is not None:
-        check_name(url, "key", key)
-    digest = hashlib.sha256()
-    for text in encoded_events:
-        digest.update(b"e%d:" % len(text))
-        digest.update(text.encode())
-    for (kind, id_), body in final.items():
-        row = [kind, id_, None if body is None else orjson.loads(body)]
-        digest.update(orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
+        check_key(key)
+    if fingerprint is not None:
+        check_name(url, "fingerprint", fingerprint)
+    if expected_seq is not None and (
+        isinstance(expected_seq, bool) or not isinstance(expected_seq, int) or expected_seq < 0
+    ):
+        raise StoreError(f"{url}: expected_seq must be None or an integer >= 0, got {expected_seq!r}")
     return EncodedBatch(
         events=encoded_events,
         state=[(kind, id_, body) for (kind, id_), body in final.items()],
         key=key,
-        digest=digest.hexdigest(),
+        fingerprint=fingerprint,
+        expected_seq=expected_seq,
+        call_ids=call_ids,
     )
+
+
+def call_ids_of(url: str, events: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
+    """Return (index, call id) of each ``CallReceived`` event; refuse one call id given twice."""
+    seen: dict[str, int] = {}
+    for i, event in enumerate(events):
+        call_id = event.get("type") == CALL_CREATED and event.get("call_id")
+        if not isinstance(call_id, str):
+            continue
+        if call_id in seen:
+            raise StoreError(
+                f"{url}: events[{i}].call_id {call_id!r} is already created by events[{seen[call_id]}];"
+                " a call id is created once"
+            )
+        seen[call_id] = i
+    return [(i, call_id) for call_id, i in seen.items()]
+
+
+def check_key(key: object) -> str:
+    """Return ``key`` if it is a usable idempotency key, else raise a ValidationError naming the header."""
+    if not isinstance(key, str) or not key or len(key) > MAX_NAME_LEN or "\x00" in key:
+        raise ValidationError(
+            KEY_FIELD,
+            f"{KEY_FIELD}: expected 1 to {MAX_NAME_LEN} characters without NUL, got {key!r:.80}"
+            + (f" ({len(key)} characters)" if isinstance(key, str) and len(key) > MAX_NAME_LEN else ""),
+        )
+    return key
+
+
+def check_expected_seq(url: str, batch: EncodedBatch, last_seq: int) -> None:
+    """Raise SeqConflict when the batch expects another last sequence number than the log's."""
+    if batch.expected_seq is not None and batch.expected_seq != last_seq:
+        raise SeqConflict(
+            f"{url}: expected_seq: the log's last seq is {last_seq}, expected {batch.expected_seq};"
+            " nothing was written (read the log, then append again)",
+            expected_seq=batch.expected_seq,
+            last_seq=last_seq,
+        )
+
+
+def check_fingerprint(url: str, key: str, held: str | None, given: str | None) -> None:
+    """Raise IdempotencyConflict when a key's stored fingerprint differs from the request's."""
+    if held != given:
+        raise IdempotencyConflict(
+            f"{url}: {KEY_FIELD} {key!r} was already used for another request (fingerprint"
+            f" {held!r:.20}, this request's {given!r:.20}); use a new key for a new request",
+            key=key,
+        )
+
+
+def duplicate_call(url: str, batch: EncodedBatch, call_id: str, held_seq: int | None) -> StoreError:
+    """Return the error refusing a batch whose ``CallReceived`` reuses a call id of the log."""
+    index = next(i for i, c in batch.call_ids if c == call_id)
+    return StoreError(
+        f"{url}: events[{index}].call_id {call_id!r} is already in the log (seq {held_seq});"
+        " nothing was written"
+    )
+
+
+def check_response(url: str, key: str, status: int, body: bytes) -> bytes:
+    """Validate a response to keep for an idempotency key and return its body as bytes."""
+    check_key(key)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise StoreError(f"{url}: status must be an HTTP status 100-599, got {status!r}")
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise StoreError(f"{url}: body must be bytes, got {type(body).__name__}")
+    return bytes(body)
+
+
+def no_append_under(url: str, key: str) -> StoreError:
+    """Return the error refusing a response for a key no append was made under."""
+    return StoreError(f"{url}: {KEY_FIELD} {key!r}: no append was made under this key; append first")
 
 
 def check_position(url: str, field: str, row: object) -> PositionRow:

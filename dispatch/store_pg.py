@@ -7,8 +7,11 @@ commit one after another in seq order, a rolled-back append gives its numbers ba
 sees seq N sees every seq below it.
 
 Events are stored as ``json`` (the exact text written, so the log gives back exactly what was
-appended); state rows as ``jsonb`` (queryable, normalised). The schema is created on open, under an
-advisory lock so that several instances starting together do not race.
+appended); state rows as ``jsonb`` (queryable, normalised). The schema is created (or migrated) on
+open, under an advisory lock so that several instances starting together do not race.
+
+A transaction whose COMMIT fails on the way (the connection is lost or reset, the backend is
+terminated, the server restarts) may have committed: that failure is a `StoreAmbiguousError`.
 """
 
 from __future__ import annotations
@@ -24,21 +27,29 @@ import asyncpg
 from dispatch.store import (
     SCHEMA_VERSION,
     Blob,
-    IdempotencyConflict,
+    EncodedBatch,
     LoggedEvent,
     PositionRow,
     StateRow,
     Store,
+    StoreAmbiguousError,
+    StoredResponse,
     StoreError,
     check_blob,
+    check_expected_seq,
+    check_fingerprint,
+    check_key,
     check_name,
     check_position,
+    check_response,
     check_seqs,
     check_since_limit,
     check_time,
     decode_json,
+    duplicate_call,
     encode_batch,
     latest_per_unit,
+    no_append_under,
     redact_url,
     seqs_of,
 )
@@ -47,7 +58,12 @@ from dispatch.store import (
 CONNECT_TIMEOUT_S = 10.0
 #: Advisory lock key held while the schema is checked or created ("EMS" + 1).
 SCHEMA_LOCK = 0x454D5301
+#: Failures of a COMMIT after which the transaction is known to be rolled back (a deferred constraint,
+#: a serialization failure); any other failure while committing leaves the outcome unknown.
+ROLLED_BACK = (asyncpg.IntegrityConstraintViolationError, asyncpg.TransactionRollbackError)
 
+# The tables as schema version 1 made them; `_MIGRATIONS` bring them to `SCHEMA_VERSION` (a new store
+# is made the same way, so a migrated store and a new one cannot differ).
 _SCHEMA = [
     "CREATE TABLE store_meta (key text PRIMARY KEY, value text NOT NULL)",
     "CREATE TABLE log_head (id smallint PRIMARY KEY CHECK (id = 1), last_seq bigint NOT NULL)",
@@ -94,6 +110,22 @@ _SCHEMA = [
         data bytea NOT NULL,
         recorded_at timestamptz NOT NULL DEFAULT now())""",
 ]
+
+#: Statements taking the schema from version ``n`` to ``n + 1``, by ``n``; each migration runs in the
+#: transaction that sets the new version, and none refuses a log this code's ancestors wrote.
+_MIGRATIONS = {
+    1: [
+        # idempotency: the caller's request fingerprint instead of a digest of the batch (a retry's
+        # events carry new timestamps, so the digests never matched); a key kept before names no
+        # fingerprint. The first response given under the key is kept with it.
+        "ALTER TABLE append_keys DROP COLUMN digest, ADD COLUMN fingerprint text,"
+        " ADD COLUMN response_status integer, ADD COLUMN response_body bytea",
+        # each call id once in the log; a log that already holds one twice keeps its first seq
+        "CREATE TABLE call_ids (call_id text PRIMARY KEY, seq bigint NOT NULL)",
+        "INSERT INTO call_ids (call_id, seq) SELECT body->>'call_id', min(seq) FROM event_log"
+        " WHERE body->>'type' = 'CallReceived' AND json_typeof(body->'call_id') = 'string' GROUP BY 1",
+    ],
+}
 
 _POSITION_COLUMNS = ("unit_id", "at", "lon", "lat", "speed_mps", "heading_deg", "accuracy_m", "altitude_m")
 _POSITION_SELECT = ", ".join(_POSITION_COLUMNS)
@@ -169,11 +201,21 @@ class PostgresStore(Store):
             raise StoreError(f"{self.url}: the store is {state}")
         try:
             async with self._pool.acquire() as conn:
-                if transaction:
+                if not transaction:
+                    yield conn
+                    return
+                committing = False
+                try:
                     async with conn.transaction():
                         yield conn
-                else:
-                    yield conn
+                        committing = True  # the block is done: leaving the transaction commits
+                except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                    if committing and not isinstance(e, ROLLED_BACK):
+                        raise StoreAmbiguousError(
+                            f"{self.url}: the commit's outcome is unknown ({type(e).__name__}: {e});"
+                            " read the log before writing again"
+                        ) from e
+                    raise
         except asyncpg.PostgresError as e:
             raise StoreError(f"{self.url}: {type(e).__name__}: {e}") from e
         except (OSError, asyncpg.InterfaceError) as e:
@@ -187,44 +229,43 @@ class PostgresStore(Store):
         *,
         state: Sequence[StateRow] = (),
         key: str | None = None,
+        fingerprint: str | None = None,
+        expected_seq: int | None = None,
     ) -> list[int]:
-        batch = encode_batch(self.url, events, state, key)
-        if not batch.events and not batch.state and batch.key is None:
+        batch = encode_batch(self.url, events, state, key, fingerprint, expected_seq)
+        if batch.empty:
             return []
         async with self._connection(transaction=True) as conn:
-            # The counter row's lock serialises appends until commit: seqs are gapless and commit
-            # in order. It is taken before the key check so that two retries of one request queue.
-            last = await conn.fetchval("SELECT last_seq FROM log_head WHERE id = 1 FOR UPDATE")
-            if batch.key is not None:
-                held = await conn.fetchrow(
-                    "SELECT digest, first_seq, count FROM append_keys WHERE key = $1", batch.key
-                )
-                if held is not None:
-                    if held["digest"] != batch.digest:
-                        raise IdempotencyConflict(
-                            f"{self.url}: idempotency key {batch.key!r} was already used for a"
-                            " different batch"
-                        )
-                    return seqs_of(held["first_seq"], held["count"])
-            seqs = seqs_of(last + 1, len(batch.events))
-            if seqs:
-                await conn.execute(
-                    "INSERT INTO event_log (seq, body) SELECT * FROM unnest($1::bigint[], $2::json[])",
-                    seqs,
-                    batch.events,
-                )
-            await _write_state(conn, batch.state)
-            if batch.key is not None:
-                await conn.execute(
-                    "INSERT INTO append_keys (key, digest, first_seq, count) VALUES ($1, $2, $3, $4)",
-                    batch.key,
-                    batch.digest,
-                    last + 1,
-                    len(seqs),
-                )
-            if seqs:
-                await conn.execute("UPDATE log_head SET last_seq = $1 WHERE id = 1", seqs[-1])
-        return seqs
+            return await _append(conn, batch, self.url)
+
+    async def save_response(self, key: str, status: int, body: bytes) -> StoredResponse:
+        body = check_response(self.url, key, status, body)
+        async with self._connection() as conn:
+            await conn.execute(
+                "UPDATE append_keys SET response_status = $2, response_body = $3"
+                " WHERE key = $1 AND response_status IS NULL",
+                key,
+                status,
+                body,
+            )
+            held = await conn.fetchrow("SELECT response_status, response_body FROM append_keys WHERE key = $1", key)
+        if held is None:
+            raise no_append_under(self.url, key)
+        return StoredResponse(held["response_status"], bytes(held["response_body"]))
+
+    async def response_for(self, key: str, *, fingerprint: str | None = None) -> StoredResponse | None:
+        check_key(key)
+        async with self._connection() as conn:
+            held = await conn.fetchrow(
+                "SELECT fingerprint, response_status, response_body FROM append_keys WHERE key = $1", key
+            )
+        if held is None:
+            return None
+        if fingerprint is not None:
+            check_fingerprint(self.url, key, held["fingerprint"], fingerprint)
+        if held["response_status"] is None:
+            return None
+        return StoredResponse(held["response_status"], bytes(held["response_body"]))
 
     async def read_events(self, since: int = 0, limit: int | None = None) -> list[LoggedEvent]:
         check_since_limit(self.url, since, limit)
@@ -342,6 +383,48 @@ class PostgresStore(Store):
         return None if row is None else Blob(id, row["content_type"], bytes(row["data"]))
 
 
+async def _append(conn: asyncpg.Connection, batch: EncodedBatch, url: str) -> list[int]:
+    """Append a batch inside the caller's transaction; return its sequence numbers."""
+    # The counter row's lock serialises appends until commit: seqs are gapless and commit in order.
+    # It is taken before the key check so that two retries of one request queue.
+    last = await conn.fetchval("SELECT last_seq FROM log_head WHERE id = 1 FOR UPDATE")
+    if batch.key is not None:
+        held = await conn.fetchrow("SELECT fingerprint, first_seq, count FROM append_keys WHERE key = $1", batch.key)
+        if held is not None:
+            check_fingerprint(url, batch.key, held["fingerprint"], batch.fingerprint)
+            return seqs_of(held["first_seq"], held["count"])
+    check_expected_seq(url, batch, last)
+    seqs = seqs_of(last + 1, len(batch.events))
+    if seqs:
+        await conn.execute(
+            "INSERT INTO event_log (seq, body) SELECT * FROM unnest($1::bigint[], $2::json[])", seqs, batch.events
+        )
+    if batch.call_ids:
+        taken = await conn.fetch(
+            "INSERT INTO call_ids (call_id, seq) SELECT * FROM unnest($1::text[], $2::bigint[])"
+            " ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
+            [call_id for _, call_id in batch.call_ids],
+            [last + 1 + i for i, _ in batch.call_ids],
+        )
+        if len(taken) < len(batch.call_ids):
+            new = {row["call_id"] for row in taken}
+            call_id = next(c for _, c in batch.call_ids if c not in new)
+            held_seq = await conn.fetchval("SELECT seq FROM call_ids WHERE call_id = $1", call_id)
+            raise duplicate_call(url, batch, call_id, held_seq)
+    await _write_state(conn, batch.state)
+    if batch.key is not None:
+        await conn.execute(
+            "INSERT INTO append_keys (key, fingerprint, first_seq, count) VALUES ($1, $2, $3, $4)",
+            batch.key,
+            batch.fingerprint,
+            last + 1,
+            len(seqs),
+        )
+    if seqs:
+        await conn.execute("UPDATE log_head SET last_seq = $1 WHERE id = 1", seqs[-1])
+    return seqs
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # An append is acknowledged on commit: make sure commit waits for the WAL flush even on a server
     # configured with synchronous_commit = off.
@@ -362,14 +445,18 @@ async def _prepare_schema(conn: asyncpg.Connection, url: str) -> None:
                 f"{url}: schema version {version} was written by a newer ems, this one reads up to"
                 f" {SCHEMA_VERSION}; upgrade ems"
             )
-        return
-    if await conn.fetchval("SELECT to_regclass('event_log')") is not None:
+    elif await conn.fetchval("SELECT to_regclass('event_log')") is not None:
         raise StoreError(f"{url}: a table event_log exists without store_meta; not an ems store")
-    for statement in _SCHEMA:
-        await conn.execute(statement)
-    await conn.execute(
-        "INSERT INTO store_meta (key, value) VALUES ('schema_version', $1)", str(SCHEMA_VERSION)
-    )
+    else:
+        for statement in _SCHEMA:
+            await conn.execute(statement)
+        await conn.execute("INSERT INTO store_meta (key, value) VALUES ('schema_version', '1')")
+        version = 1
+    if version < SCHEMA_VERSION:
+        for step in range(version, SCHEMA_VERSION):
+            for statement in _MIGRATIONS[step]:
+                await conn.execute(statement)
+        await conn.execute("UPDATE store_meta SET value = $1 WHERE key = 'schema_version'", str(SCHEMA_VERSION))
 
 
 async def _write_state(conn: asyncpg.Connection, rows: list[tuple[str, str, str | None]]) -> None:

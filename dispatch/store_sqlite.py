@@ -3,6 +3,9 @@
 All database work runs on ONE dedicated worker thread (a single-thread executor), so the event loop
 never blocks and the connection is only ever touched by the thread that made it. The worker runs jobs
 in submission order, which also serialises appends: sequence numbers are gapless and commit-ordered.
+
+A job the worker has started runs to its end even when the coroutine awaiting it is cancelled: a
+cancelled append may be committed, which the caller learns from the log.
 """
 
 from __future__ import annotations
@@ -21,22 +24,29 @@ from dispatch.store import (
     SCHEMA_VERSION,
     Blob,
     EncodedBatch,
-    IdempotencyConflict,
     LoggedEvent,
     PositionRow,
     StateRow,
     Store,
+    StoreAmbiguousError,
+    StoredResponse,
     StoreError,
     check_blob,
+    check_expected_seq,
+    check_fingerprint,
+    check_key,
     check_name,
     check_position,
+    check_response,
     check_seqs,
     check_since_limit,
     check_time,
     decode_json,
+    duplicate_call,
     encode_batch,
     from_epoch_us,
     latest_per_unit,
+    no_append_under,
     seqs_of,
     to_epoch_us,
 )
@@ -46,6 +56,8 @@ APPLICATION_ID = 0x454D53
 #: How long a writer waits for another process's lock before failing (ms).
 BUSY_TIMEOUT_MS = 5000
 
+# The tables as schema version 1 made them; `_MIGRATIONS` bring them to `SCHEMA_VERSION` (a new store
+# is made the same way, so a migrated store and a new one cannot differ).
 _SCHEMA = """
 CREATE TABLE event_log (
     seq INTEGER PRIMARY KEY,
@@ -94,6 +106,28 @@ CREATE TABLE blobs (
     recorded_us INTEGER NOT NULL
 );
 """
+
+#: Statements taking the schema from version ``n`` to ``n + 1``, by ``n``; each migration runs in the
+#: transaction that sets the new version, and none refuses a log this code's ancestors wrote.
+_MIGRATIONS = {
+    1: [
+        # idempotency: the caller's request fingerprint instead of a digest of the batch (a retry's
+        # events carry new timestamps, so the digests never matched); a key kept before names no
+        # fingerprint. The first response given under the key is kept with it.
+        # (rebuilt rather than ALTER TABLE DROP COLUMN, which SQLite before 3.35 lacks)
+        "CREATE TABLE append_keys_v2 (key TEXT PRIMARY KEY, first_seq INTEGER NOT NULL, count INTEGER NOT NULL,"
+        " recorded_us INTEGER NOT NULL, fingerprint TEXT, response_status INTEGER, response_body BLOB) WITHOUT ROWID",
+        "INSERT INTO append_keys_v2 (key, first_seq, count, recorded_us)"
+        " SELECT key, first_seq, count, recorded_us FROM append_keys",
+        "DROP TABLE append_keys",
+        "ALTER TABLE append_keys_v2 RENAME TO append_keys",
+        # each call id once in the log; a log that already holds one twice keeps its first seq
+        "CREATE TABLE call_ids (call_id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO call_ids (call_id, seq) SELECT json_extract(body, '$.call_id'), min(seq) FROM event_log"
+        " WHERE json_extract(body, '$.type') = 'CallReceived' AND json_type(body, '$.call_id') = 'text'"
+        " GROUP BY 1",
+    ],
+}
 
 _POSITION_COLUMNS = "unit_id, at_us, lon, lat, speed_mps, heading_deg, accuracy_m, altitude_m"
 
@@ -179,15 +213,20 @@ class SqliteStore(Store):
             # call survives a power cut, not only a crash).
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            if version == 0:
+            if version < SCHEMA_VERSION:
                 with _transaction(conn):
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
+                    if version == 0:
+                        for statement in _SCHEMA.split(";"):
+                            if statement.strip():
+                                conn.execute(statement)
+                        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                        version = 1
+                    for step in range(version, SCHEMA_VERSION):
+                        for statement in _MIGRATIONS[step]:
                             conn.execute(statement)
-                    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
                     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as e:
-            raise StoreError(f"{self.url}: cannot prepare the database ({e})") from e
+            raise StoreError(f"{self.url}: cannot prepare the database (schema version {version}: {e})") from e
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -207,6 +246,11 @@ class SqliteStore(Store):
             raise StoreError(f"{self.url}: the store is closed")
         try:
             return job(conn, *args)
+        except _CommitFailed as e:
+            raise StoreAmbiguousError(
+                f"{self.url}: the commit's outcome is unknown ({e.__cause__}); read the log before"
+                " writing again"
+            ) from e.__cause__
         except sqlite3.Error as e:
             raise StoreError(f"{self.url}: {e}") from e
 
@@ -218,11 +262,28 @@ class SqliteStore(Store):
         *,
         state: Sequence[StateRow] = (),
         key: str | None = None,
+        fingerprint: str | None = None,
+        expected_seq: int | None = None,
     ) -> list[int]:
-        batch = encode_batch(self.url, events, state, key)
-        if not batch.events and not batch.state and batch.key is None:
+        batch = encode_batch(self.url, events, state, key, fingerprint, expected_seq)
+        if batch.empty:
             return []
         return await self._run(_append, batch, self.url)
+
+    async def save_response(self, key: str, status: int, body: bytes) -> StoredResponse:
+        body = check_response(self.url, key, status, body)
+        return await self._run(_save_response, key, status, body, self.url)
+
+    async def response_for(self, key: str, *, fingerprint: str | None = None) -> StoredResponse | None:
+        check_key(key)
+        rows = await self._run(
+            _select, "SELECT fingerprint, response_status, response_body FROM append_keys WHERE key = ?", (key,)
+        )
+        if not rows:
+            return None
+        if fingerprint is not None:
+            check_fingerprint(self.url, key, rows[0][0], fingerprint)
+        return None if rows[0][1] is None else StoredResponse(rows[0][1], bytes(rows[0][2]))
 
     async def read_events(self, since: int = 0, limit: int | None = None) -> list[LoggedEvent]:
         check_since_limit(self.url, since, limit)
@@ -304,6 +365,10 @@ class SqliteStore(Store):
 # --- jobs run on the worker thread ------------------------------------------------------------
 
 
+class _CommitFailed(Exception):
+    """COMMIT failed and SQLite ended the transaction itself: it may or may not be on disk."""
+
+
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """Run the block in one write transaction (taken at once, so appends never deadlock)."""
@@ -313,7 +378,19 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    _commit(conn)
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    """Commit; a failure that leaves the transaction open is rolled back (nothing was written)."""
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.Error as e:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+            raise
+        # e.g. an I/O error while syncing the WAL: the commit frame may be on disk
+        raise _CommitFailed() from e
 
 
 def _now_us() -> int:
@@ -324,27 +401,45 @@ def _append(conn: sqlite3.Connection, batch: EncodedBatch, url: str) -> list[int
     with _transaction(conn):
         if batch.key is not None:
             held = conn.execute(
-                "SELECT digest, first_seq, count FROM append_keys WHERE key = ?", (batch.key,)
+                "SELECT fingerprint, first_seq, count FROM append_keys WHERE key = ?", (batch.key,)
             ).fetchone()
             if held is not None:
-                if held[0] != batch.digest:
-                    raise IdempotencyConflict(
-                        f"{url}: idempotency key {batch.key!r} was already used for a different batch"
-                    )
+                check_fingerprint(url, batch.key, held[0], batch.fingerprint)
                 return seqs_of(held[1], held[2])
-        first = _last_seq(conn) + 1
-        now = _now_us()
+        last = _last_seq(conn)
+        check_expected_seq(url, batch, last)
+        first, now = last + 1, _now_us()
         conn.executemany(
             "INSERT INTO event_log (seq, body, recorded_us) VALUES (?, ?, ?)",
             [(first + i, body, now) for i, body in enumerate(batch.events)],
         )
+        for i, call_id in batch.call_ids:
+            taken = conn.execute(
+                "INSERT INTO call_ids (call_id, seq) VALUES (?, ?) ON CONFLICT (call_id) DO NOTHING",
+                (call_id, first + i),
+            ).rowcount
+            if not taken:
+                held_seq = conn.execute("SELECT seq FROM call_ids WHERE call_id = ?", (call_id,)).fetchone()
+                raise duplicate_call(url, batch, call_id, held_seq[0] if held_seq else None)
         _write_state(conn, batch.state)
         if batch.key is not None:
             conn.execute(
-                "INSERT INTO append_keys (key, digest, first_seq, count, recorded_us) VALUES (?, ?, ?, ?, ?)",
-                (batch.key, batch.digest, first, len(batch.events), now),
+                "INSERT INTO append_keys (key, fingerprint, first_seq, count, recorded_us) VALUES (?, ?, ?, ?, ?)",
+                (batch.key, batch.fingerprint, first, len(batch.events), now),
             )
     return seqs_of(first, len(batch.events))
+
+
+def _save_response(conn: sqlite3.Connection, key: str, status: int, body: bytes, url: str) -> StoredResponse:
+    with _transaction(conn):
+        conn.execute(
+            "UPDATE append_keys SET response_status = ?, response_body = ? WHERE key = ? AND response_status IS NULL",
+            (status, body, key),
+        )
+        held = conn.execute("SELECT response_status, response_body FROM append_keys WHERE key = ?", (key,)).fetchone()
+    if held is None:
+        raise no_append_under(url, key)
+    return StoredResponse(held[0], bytes(held[1]))
 
 
 def _write_state(conn: sqlite3.Connection, rows: list[tuple[str, str, str | None]]) -> None:

@@ -13,22 +13,32 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import asyncpg
+import orjson
 import pytest
 import pytest_asyncio
+from asyncpg.transaction import Transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dispatch import store_pg, store_sqlite
+from dispatch.errors import ValidationError
 from dispatch.store import (
+    MAX_NAME_LEN,
     Blob,
     IdempotencyConflict,
     LoggedEvent,
     PositionRow,
+    SeqConflict,
     StateRow,
     Store,
+    StoreAmbiguousError,
+    StoredResponse,
     StoreError,
     open_store,
     redact_url,
 )
+from dispatch.store_sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
@@ -222,23 +232,64 @@ class Boom(RuntimeError):
     """The failure injected in the middle of an append."""
 
 
-def break_state_write(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the backend raise after it has written events and state rows, before commit."""
+def break_state_write(store: Store, monkeypatch: pytest.MonkeyPatch, error: Exception | None = None) -> None:
+    """Make the backend raise ``error`` (a Boom) after it has written events and state rows, before commit."""
     module = sys.modules[type(store).__module__]
     original = module._write_state
+    error = error or Boom("disk on fire")
     if inspect.iscoroutinefunction(original):
 
         async def broken(conn, rows):
             await original(conn, rows)
-            raise Boom("disk on fire")
+            raise error
 
     else:
 
         def broken(conn, rows):
             original(conn, rows)
-            raise Boom("disk on fire")
+            raise error
 
     monkeypatch.setattr(module, "_write_state", broken)
+
+
+def backend_error(store: Store) -> Exception:
+    """A driver error as the backend raises it when its connection or disk fails."""
+    if isinstance(store, SqliteStore):
+        return sqlite3.OperationalError("disk I/O error")
+    return asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+
+class _ReplyLostConnection:
+    """An SQLite connection whose next COMMIT commits, then fails as an I/O error after the write would."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store, self._conn = store, store._conn
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        cursor = self._conn.execute(sql, *args)
+        if sql == "COMMIT":
+            self._store._conn = self._conn
+            raise sqlite3.OperationalError("disk I/O error")
+        return cursor
+
+
+def lose_next_commit_reply(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next commit take effect, then fail the way a lost reply does on this backend."""
+    if isinstance(store, SqliteStore):
+        monkeypatch.setattr(store, "_conn", _ReplyLostConnection(store))
+        return
+    original, fired = Transaction.__aexit__, []
+
+    async def reply_lost(self, extype, ex, tb):
+        await original(self, extype, ex, tb)
+        if extype is None and not fired:
+            fired.append(True)
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+    monkeypatch.setattr(Transaction, "__aexit__", reply_lost)
 
 
 @pytest.mark.asyncio
@@ -260,22 +311,123 @@ async def test_failure_mid_batch_leaves_nothing(store: Store, monkeypatch: pytes
     assert await store.append([call_event(2), call_event(3)], key="post-42") == [2, 3]
 
 
+@pytest.mark.asyncio
+async def test_driver_failure_before_commit_is_a_plain_store_error(store: Store, monkeypatch) -> None:
+    with monkeypatch.context() as patch:
+        break_state_write(store, patch, backend_error(store))
+        with pytest.raises(StoreError) as caught:
+            await store.append([call_event(1)], state=[StateRow("call", "c1", {})])
+
+    assert not isinstance(caught.value, StoreAmbiguousError)  # it never reached the commit
+    assert await store.last_seq() == 0
+    assert await store.load_state("call") == {}
+
+
+# --- conditional appends and lost commit replies --------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_append_expecting_another_last_seq_is_refused_with_the_actual_one(store: Store) -> None:
+    assert await store.append([call_event(1)], expected_seq=0) == [1]
+    assert await store.append([call_event(2), call_event(3)], expected_seq=1) == [2, 3]
+
+    with pytest.raises(SeqConflict, match="last seq is 3, expected 1") as caught:
+        await store.append([call_event(4)], state=[StateRow("call", "c4", {})], key="k-4", expected_seq=1)
+
+    assert (caught.value.expected_seq, caught.value.last_seq) == (1, 3)
+    assert await store.last_seq() == 3
+    assert await store.load_state("call") == {}
+    assert await store.append([call_event(4)], key="k-4", expected_seq=3) == [4]  # the key was not kept
+    for bad in (-1, True, "3"):
+        with pytest.raises(StoreError, match="expected_seq must be None or an integer >= 0"):
+            await store.append([call_event(5)], expected_seq=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+async def test_concurrent_appends_expecting_one_seq_write_once(store: Store) -> None:
+    await store.append([call_event(0)])
+
+    results = await asyncio.gather(
+        *(store.append([{"type": "t", "writer": w}], expected_seq=1) for w in range(6)), return_exceptions=True
+    )
+
+    won = [r for r in results if isinstance(r, list)]
+    assert won == [[2]]
+    assert all(isinstance(r, SeqConflict) and r.last_seq == 2 for r in results if not isinstance(r, list))
+    assert [e.seq for e in await store.read_events()] == [1, 2]
+
+
+@pytest.mark.asyncio
+async def test_lost_commit_reply_is_ambiguous_and_the_log_shows_the_batch(store: Store, monkeypatch) -> None:
+    await store.append([call_event(1)])
+    lose_next_commit_reply(store, monkeypatch)
+
+    with pytest.raises(StoreAmbiguousError, match="outcome is unknown"):
+        await store.append([call_event(2)], state=[StateRow("call", "c2", {})], key="k-2", expected_seq=1)
+
+    # the batch is in the log once: a writer that checks sees it, one that does not is refused
+    assert await store.last_seq() == 2
+    assert await store.read_events(since=1) == [LoggedEvent(2, call_event(2))]
+    with pytest.raises(SeqConflict) as caught:
+        await store.append([call_event(2)], expected_seq=1)
+    assert caught.value.last_seq == 2
+    assert await store.append([call_event(2)], key="k-2", expected_seq=1) == [2]  # the retry under its key
+    assert await store.append([call_event(3)], expected_seq=2) == [3]
+
+
+# --- call ids ---------------------------------------------------------------------------------------
+
+
+def call_received(call_id: str, at: str = "2024-05-01T08:00:00Z") -> dict:
+    return {"type": "CallReceived", "at": at, "call_id": call_id, "complaint": "chest_pain"}
+
+
+@pytest.mark.asyncio
+async def test_a_call_id_is_received_once(store: Store) -> None:
+    await store.append([call_received("C1"), {"type": "UnitAssigned", "call_id": "C1"}, call_received("C2")])
+
+    with pytest.raises(StoreError, match=r"events\[1\]\.call_id 'C2' is already in the log \(seq 3\)"):
+        await store.append([call_received("C3"), call_received("C2", at="2024-05-01T08:09:00Z")])
+    with pytest.raises(StoreError, match=r"events\[1\]\.call_id 'C4' is already created by events\[0\]"):
+        await store.append([call_received("C4"), call_received("C4")])
+
+    assert await store.last_seq() == 3
+    assert await store.append([call_received("C3"), {"type": "CallClosed", "call_id": "C1"}]) == [4, 5]
+
+
 # --- idempotency ------------------------------------------------------------------------------------
 
 
 @pytest.mark.asyncio
-async def test_idempotency_key_returns_the_original_seqs(store: Store) -> None:
-    batch = [call_event(1), call_event(2)]
-    first = await store.append(batch, state=[StateRow("call", "c1", {"n": 1})], key="req-1")
+async def test_idempotency_key_with_the_same_fingerprint_returns_the_original_seqs(store: Store) -> None:
+    first = await store.append([call_received("C1")], state=[StateRow("call", "C1", {"n": 1})],
+                               key="req-1", fingerprint="fp-a")
     await store.append([call_event(3)])
 
-    again = await store.append(batch, state=[StateRow("call", "c1", {"n": 1})], key="req-1")
+    # a retry builds its events anew: other timestamps, the same request
+    again = await store.append([call_received("C1", at="2024-05-01T08:00:07Z")], key="req-1", fingerprint="fp-a")
 
-    assert again == first == [1, 2]
-    assert await store.last_seq() == 3
+    assert again == first == [1]
+    assert await store.last_seq() == 2
+    with pytest.raises(IdempotencyConflict, match="Idempotency-Key 'req-1' was already used") as caught:
+        await store.append([call_received("C9")], key="req-1", fingerprint="fp-b")
+    assert caught.value.key == "req-1"
     with pytest.raises(IdempotencyConflict, match="req-1"):
-        await store.append([call_event(9)], key="req-1")
-    assert await store.last_seq() == 3
+        await store.append([call_received("C9")], key="req-1")  # no fingerprint is another request too
+    assert await store.last_seq() == 2
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("key", ["", "k" * (MAX_NAME_LEN + 1), "k\x00ey", 7])
+async def test_unusable_idempotency_key_is_a_validation_error_naming_the_header(store: Store, key) -> None:
+    with pytest.raises(ValidationError, match="Idempotency-Key: expected 1 to 200 characters without NUL") as caught:
+        await store.append([call_event(1)], key=key)
+    assert caught.value.field == "Idempotency-Key"
+    with pytest.raises(ValidationError, match="Idempotency-Key"):
+        await store.save_response(key, 201, b"{}")
+    with pytest.raises(ValidationError, match="Idempotency-Key"):
+        await store.response_for(key)
+    assert await store.last_seq() == 0
 
 
 @pytest.mark.asyncio
@@ -286,6 +438,26 @@ async def test_concurrent_retries_with_one_key_append_once(store: Store) -> None
 
     assert results == [[1]] * 6
     assert await store.read_events() == [LoggedEvent(1, batch[0])]
+
+
+@pytest.mark.asyncio
+async def test_response_is_kept_with_its_key_and_the_first_one_stays(store: Store) -> None:
+    await store.append([call_received("C1")], key="req-1", fingerprint="fp-a")
+    assert await store.response_for("req-1") is None
+    assert await store.response_for("req-none") is None
+
+    kept = await store.save_response("req-1", 201, b'{"id": "C1"}')
+    again = await store.save_response("req-1", 503, b"late")
+
+    assert kept == again == StoredResponse(201, b'{"id": "C1"}')
+    assert await store.response_for("req-1", fingerprint="fp-a") == kept
+    with pytest.raises(IdempotencyConflict, match="req-1"):
+        await store.response_for("req-1", fingerprint="fp-b")
+    with pytest.raises(StoreError, match="Idempotency-Key 'req-none': no append was made under this key"):
+        await store.save_response("req-none", 201, b"{}")
+    for status, body, field in ((99, b"", "status"), (True, b"", "status"), (201, "text", "body")):
+        with pytest.raises(StoreError, match=field):
+            await store.save_response("req-1", status, body)  # type: ignore[arg-type]
 
 
 # --- positions ----------------------------------------------------------------------------------------
@@ -364,13 +536,15 @@ async def test_blobs_round_trip_and_are_never_overwritten(store: Store) -> None:
 @pytest.mark.asyncio
 async def test_reopen_after_close_sees_everything(store: Store, store_url: str, tmp_path: Path) -> None:
     await store.append([call_event(1)], state=[StateRow("call", "c1", {"status": "received"})], key="k1")
+    await store.append([call_received("C2")], key="k2", fingerprint="fp-2")
+    await store.save_response("k2", 201, b"C2")
     await store.upsert_positions([fix("u1", 1)])
     await store.append_position_history([fix("u1", 1)])
     await store.put_blob("ecg", "image/png", b"\x89PNG")
 
     store = await reopened(store, store_url, tmp_path)
     try:
-        assert await store.read_events() == [LoggedEvent(1, call_event(1))]
+        assert await store.read_events() == [LoggedEvent(1, call_event(1)), LoggedEvent(2, call_received("C2"))]
         assert await store.load_state("call") == {"c1": {"status": "received"}}
         assert await store.latest_positions() == {"u1": fix("u1", 1)}
         assert await store.position_history() == [fix("u1", 1)]
@@ -379,7 +553,11 @@ async def test_reopen_after_close_sees_everything(store: Store, store_url: str, 
             [call_event(1)], state=[StateRow("call", "c1", {"status": "received"})], key="k1"
         )
         assert retried == [1]
-        assert await store.append([call_event(2)]) == [2]
+        assert await store.append([call_received("C2", at="2024-05-01T09:00:00Z")], key="k2", fingerprint="fp-2") == [2]
+        assert await store.response_for("k2") == StoredResponse(201, b"C2")
+        with pytest.raises(StoreError, match="'C2' is already in the log"):
+            await store.append([call_received("C2")])
+        assert await store.append([call_event(3)]) == [3]
     finally:
         await store.close()
 
@@ -499,6 +677,76 @@ async def test_any_batches_read_back_as_written_in_order(store: Store, batches: 
     written = [event for batch in batches for event in batch]
     assert seqs == list(range(before + 1, before + 1 + len(written)))
     assert await store.read_events(since=before) == [LoggedEvent(s, e) for s, e in zip(seqs, written)]
+
+
+# --- migration -----------------------------------------------------------------------------------------
+
+# A log as schema version 1 held it, including the damage the lost-commit-reply fault did before
+# appends were conditional: the same call received twice.
+V1_EVENTS = [
+    {"type": "UnitRegistered", "unit_id": "u1"},
+    call_received("C1"),
+    call_received("C1", at="2024-05-01T08:00:05Z"),
+    call_received("C2"),
+]
+
+
+async def write_v1_store(store_url: str) -> None:
+    """Write a store as schema version 1 made it: its tables, a log and an idempotency key."""
+    bodies = [orjson.dumps(e).decode() for e in V1_EVENTS]
+    if store_url.startswith("sqlite:"):
+        path = Path(store_url[len("sqlite:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path)
+        conn.executescript(store_sqlite._SCHEMA)
+        conn.execute(f"PRAGMA application_id = {store_sqlite.APPLICATION_ID}")
+        conn.execute("PRAGMA user_version = 1")
+        conn.executemany("INSERT INTO event_log (seq, body, recorded_us) VALUES (?, ?, 0)", enumerate(bodies, 1))
+        conn.execute("INSERT INTO append_keys (key, digest, first_seq, count, recorded_us) VALUES ('k-old', 'd', 2, 1, 0)")
+        conn.commit()
+        conn.close()
+        return
+    conn = await asyncpg.connect(store_url)
+    try:
+        async with conn.transaction():
+            for statement in store_pg._SCHEMA:
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO store_meta (key, value) VALUES ('schema_version', '1')")
+            await conn.executemany("INSERT INTO event_log (seq, body) VALUES ($1, $2)", list(enumerate(bodies, 1)))
+            await conn.execute("UPDATE log_head SET last_seq = $1", len(bodies))
+            await conn.execute("INSERT INTO append_keys (key, digest, first_seq, count) VALUES ('k-old', 'd', 2, 1)")
+    finally:
+        await conn.close()
+
+
+async def schema_version(store: Store) -> int:
+    if isinstance(store, SqliteStore):
+        return await store._run(lambda c: c.execute("PRAGMA user_version").fetchone()[0])
+    async with store._connection() as conn:
+        return int(await conn.fetchval("SELECT value FROM store_meta WHERE key = 'schema_version'"))
+
+
+@pytest.mark.asyncio
+async def test_a_version_1_store_is_migrated_and_keeps_its_log(store_url: str, tmp_path: Path) -> None:
+    await write_v1_store(store_url)
+
+    async with open_store(store_url, tmp_path) as store:
+        assert await schema_version(store) == 2
+        assert await store.read_events() == [LoggedEvent(seq, e) for seq, e in enumerate(V1_EVENTS, 1)]
+        # the call ids already in the log are taken, at their first seq
+        with pytest.raises(StoreError, match=r"'C1' is already in the log \(seq 2\)"):
+            await store.append([call_received("C1")])
+        with pytest.raises(StoreError, match=r"'C2' is already in the log \(seq 4\)"):
+            await store.append([call_received("C2")])
+        # a key kept before names no fingerprint: the key alone is the request
+        assert await store.append([call_received("C1")], key="k-old") == [2]
+        with pytest.raises(IdempotencyConflict, match="k-old"):
+            await store.append([call_received("C1")], key="k-old", fingerprint="fp")
+        assert await store.append([call_received("C3")], key="k-new", fingerprint="fp-3", expected_seq=4) == [5]
+
+    async with open_store(store_url, tmp_path) as store:
+        assert await schema_version(store) == 2
+        assert await store.last_seq() == 5
 
 
 # --- opening: URLs and errors -----------------------------------------------------------------------------
