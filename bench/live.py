@@ -66,9 +66,8 @@ def serve(args: argparse.Namespace) -> None:
 
     from aiohttp import web
 
-    from dispatch.bootstrap import build_runtime
-    from dispatch.http import create_app
-    from dispatch.service import DispatchService, UnitSpec
+    from dispatch.app import create_app
+    from dispatch.service import UnitSpec
     from ems.config import load_config
 
     warnings.simplefilter("ignore")
@@ -81,13 +80,12 @@ def serve(args: argparse.Namespace) -> None:
                               "allow_outside": True})
     config["live"]["ws_ping_interval_s"] = 15.0
 
-    runtime = asyncio.run(build_runtime(config))
-    stations = [(ls.station.id, (ls.station.lon, ls.station.lat)) for ls in runtime["layout"].stations]
-    fleet = [UnitSpec(f"u{i:04d}", stations[i % len(stations)][0], stations[i % len(stations)][1], "als")
-             for i in range(args.units)]
-    old = runtime["service"]
-    runtime["service"] = DispatchService(old.store, old.router, fleet, config)
-    app = create_app(config, runtime=runtime)
+    def fleet(layout: Any) -> list[UnitSpec]:
+        stations = [(ls.station.id, (ls.station.lon, ls.station.lat)) for ls in layout.stations]
+        return [UnitSpec(f"u{i:04d}", stations[i % len(stations)][0], stations[i % len(stations)][1], "als")
+                for i in range(args.units)]
+
+    app = create_app(config, fleet=fleet)
 
     async def ready(app: web.Application) -> None:
         print("ready", flush=True)

@@ -23,10 +23,10 @@ discrete-event driver on a fake clock calls the service's commands as the consol
 reason), ``accept`` (a few ``decline``), ``set_status`` through ``on_scene``, ``transporting``,
 ``at_hospital``, ``returning`` and back to ``available_at_station`` (a share treated on scene), a
 dispatcher's ``close_call`` at the hospital for a share, a few ``cancel`` and telephone-advice closes.
-Calls waiting in the queue are offered by the service itself. The centers' extension
-(`dispatch.centers_http.setup`) is wired as in production, so chest pain and stroke calls get the
-milestones that dispatch events stamp; crews record a first ECG and a suspected STEMI or stroke for a
-share of them (`dispatch.centers_http.record`, as ``POST /api/calls/{id}/milestones`` does), which
+Calls waiting in the queue are offered by the service itself. The centers' part is wired as in
+production (`dispatch.centers_http.prepare`: the patients' fold and the milestone stamper), so chest pain
+and stroke calls get the milestones that dispatch events stamp; crews record a first ECG and a suspected
+STEMI or stroke for a share of them (`CentersService.record`, as ``POST /api/calls/{id}/milestones`` does), which
 chooses the destination and pre-notifies it, and the center acknowledges. Arrivals are Poisson at
 ``--calls-per-day``; the complaint mix, the shares and the durations below are assumptions of this
 bench (plausible for a rural county, not measured), chosen so that every event kind appears.
@@ -117,7 +117,7 @@ class Driver:
     """Plays calls through the service on a fake clock: a heap of (time, step) and the units' watcher."""
 
     service: Any
-    app: Any
+    centers: Any
     clock: FakeClock
     rng: random.Random
     calls: int
@@ -149,11 +149,8 @@ class Driver:
                 t0 = time.perf_counter()
 
     async def settle(self) -> None:
-        """Wait for the milestones the last events stamp (the centers' extension runs them as tasks)."""
-        from dispatch.http import RUNTIME
-
-        while tasks := list(self.app[RUNTIME].get("milestone_tasks", ())):
-            await asyncio.gather(*tasks)
+        """Wait for the pre-notifications the last events caused (the centers' service sends them as tasks)."""
+        await self.centers.drain()
 
     # -- calls -----------------------------------------------------------------------------------
 
@@ -251,7 +248,7 @@ class Driver:
     async def assess(self, call_id: str, unit_id: str) -> None:
         """The crew's first ECG and, for a share, a suspected STEMI or stroke (which pre-notifies)."""
         from centers.milestones import MilestoneKind, Recorder, RecorderRole
-        from dispatch.centers_http import PATIENTS, milestone_event, record
+        from dispatch.centers_service import milestone_event
 
         crew = Recorder(RecorderRole.CREW, unit_id)
         now = self.clock.now
@@ -265,18 +262,18 @@ class Driver:
         else:
             return
         for event in events:
-            await record(self.app, [event])
-        if self.app[PATIENTS].patient(call_id).destination is not None:
+            await self.centers.record([event])
+        if self.centers.patients.patient(call_id).destination is not None:
             self.later(ACK_MIN, self.acknowledge, call_id)
 
     async def acknowledge(self, call_id: str) -> None:
         """The destination center acknowledges the pre-notification."""
         from centers.milestones import MilestoneKind, Recorder, RecorderRole
-        from dispatch.centers_http import PATIENTS, milestone_event, record
+        from dispatch.centers_service import milestone_event
 
-        hospital_id = self.app[PATIENTS].patient(call_id).destination["hospital_id"]
+        hospital_id = self.centers.patients.patient(call_id).destination["hospital_id"]
         now = self.clock.now
-        await record(self.app, [milestone_event(call_id, MilestoneKind.CENTER_ACKNOWLEDGED, now,
+        await self.centers.record([milestone_event(call_id, MilestoneKind.CENTER_ACKNOWLEDGED, now,
                                                 Recorder(RecorderRole.CENTER_STAFF, f"{hospital_id}-desk"), now,
                                                 hospital_id=hospital_id)])
 
@@ -297,11 +294,11 @@ def fleet(layout: Any, units: int) -> list[Any]:
 
 async def write_log(url: str, data_dir: Path, county_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Write ``args.calls`` calls through the service into the store at ``url``; return the driver's figures."""
-    from aiohttp import web
     from tqdm import tqdm
 
-    from dispatch import centers_http
-    from dispatch.http import RUNTIME, SERVICE
+    from centers.destination import DestinationConfig
+    from dispatch.centers_service import CentersService, milestone_stamper
+    from dispatch.patients import PatientsFold
     from dispatch.service import DispatchService
     from dispatch.store import open_store
     from ems.config import load_config
@@ -314,24 +311,20 @@ async def write_log(url: str, data_dir: Path, county_dir: Path, args: argparse.N
     county = load_county(str(county_dir))
     router = Router(load_network(county), config=config, boundary=None)
     clock = FakeClock(YEAR_START)
+    # the centers' extension as `dispatch.app.create_app` wires it: its fold and stamper, then its service
+    patients = PatientsFold()
     service = DispatchService(open_store(url, data_dir), router,
-                              fleet(county.resolve_layout("1+5+N"), args.units), config, clock=clock)
-    # the centers' extension as `dispatch.http.create_app` wires it: its fold, then its listener
-    app = web.Application()
-    app[RUNTIME] = {"county": county, "router": router}
-    centers_http.setup(app, config)
-    for side in app[RUNTIME]["side_folds"]:
-        service.add_fold(side)
-    app[SERVICE] = service
+                              fleet(county.resolve_layout("1+5+N"), args.units), config, clock=clock,
+                              side_folds=[patients], reactions=[milestone_stamper(patients)])
     await service.start()
-    runner = web.AppRunner(app)
-    await runner.setup()  # runs the extension's start-up (no site: nothing listens)
-    driver = Driver(service, app, clock, random.Random(args.seed), args.calls, args.calls_per_day)
+    centers = CentersService(service, patients, county, router, DestinationConfig.from_mapping(None))
+    centers.start()
+    driver = Driver(service, centers, clock, random.Random(args.seed), args.calls, args.calls_per_day)
     try:
         with tqdm(total=args.calls, unit="call", desc="writing the log", smoothing=0.05) as driver.progress:
             await driver.run()
     finally:
-        await runner.cleanup()
+        await centers.close()
         await service.close()
     return {"simulated_days": (clock.now - YEAR_START).total_seconds() / 86400,
             "s_per_call_by_decile": [t / max(1, args.calls // 10) for t in driver.wall_per_decile]}
@@ -359,9 +352,8 @@ async def measure(what: str, url: str, data_dir: Path, traced: bool) -> dict[str
     config = load_config(environ={})
     store = open_store(url, data_dir)
     # no fleet: the log registered it, and a replay run must not write
-    service = DispatchService(store, None, (), config)
     patients = PatientsFold()
-    service.add_fold(patients)
+    service = DispatchService(store, None, (), config, side_folds=[patients])
     gc.collect()
     if traced:
         tracemalloc.start()

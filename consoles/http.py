@@ -12,14 +12,17 @@ service has) and ``GET /api/consoles/whoami`` (the holder of the token).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from dispatch.http import ANYONE, DISPATCH, RUNTIME, api, json_response, principal
+from centers.milestones import MilestoneKind
+from centers.targets import INTERVALS
+from dispatch.http import ANYONE, DISPATCH, json_response, principal
 from dispatch.model import ASSIGNABLE_STATUSES, BUSY_STATUSES, UNIT_TRANSITIONS, Complaint, UnitStatus
+from dispatch.routes import RouteTable
+from dispatch.runtime import RUNTIME, Contribution, Extension
 from dispatch.service import county_timezone
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -31,20 +34,13 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; connect-src 'self' ws: wss:; img
                            "style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
                            "base-uri 'none'; frame-ancestors 'none'")
 
-# Optional endpoints other modules add; the pages ask `features` instead of probing (a probe that
-# answers 404 is an error in the browser console and a dispatcher would see a red mark).
-FEATURES = {
-    "websocket": ("GET", "/ws"),
-    "positions": ("POST", "/api/units/{}/positions"),
-    "milestones": ("POST", "/api/calls/{}/milestones"),
-    "patient": ("GET", "/api/calls/{}/patient"),
-    "ecg_upload": ("POST", "/api/calls/{}/ecg"),
-    "attachments": ("GET", "/api/attachments/{}"),
-    "incoming": ("GET", "/api/centers/{}/incoming"),
-    "acknowledge": ("POST", "/api/centers/{}/acknowledge/{}"),
-    "simulations": ("POST", "/api/simulations"),
-}
-_PARAM = re.compile(r"\{[^}]*\}")
+# Optional capabilities the extensions provide (`dispatch.runtime.Extension.features`); the pages ask
+# `features` instead of probing (a probe that answers 404 is an error in the browser console and a
+# dispatcher would see a red mark).
+FEATURES = ("websocket", "positions", "milestones", "patient", "ecg_upload", "attachments", "incoming",
+            "acknowledge", "simulations")
+
+routes = RouteTable()
 
 # Unit statuses a crew reports from its page, besides the transitions table: accepting or
 # declining an assignment are their own endpoints (dispatch/http.py).
@@ -57,13 +53,9 @@ STATUS_COLOURS = {
 
 
 def features(app: web.Application) -> dict[str, bool]:
-    """Return which optional endpoints the application serves."""
-    have = set()
-    for route in app.router.routes():
-        info = route.resource.get_info() if route.resource is not None else {}
-        path = info.get("path") or info.get("formatter") or ""
-        have.add((route.method, _PARAM.sub("{}", path)))
-    return {name: (method, path) in have or ("*", path) in have for name, (method, path) in FEATURES.items()}
+    """Return which optional capabilities this service has (from the extensions it was composed with)."""
+    have = app[RUNTIME].features
+    return {name: name in have for name in FEATURES}
 
 
 def vocabulary() -> dict[str, Any]:
@@ -77,11 +69,6 @@ def vocabulary() -> dict[str, Any]:
         "milestones": [],
         "intervals": [],
     }
-    try:
-        from centers.milestones import MilestoneKind
-        from centers.targets import INTERVALS
-    except ImportError:  # the centers package is optional for the dispatch service
-        return out
     out["milestones"] = [{"kind": k.value, "label_zh": k.label_zh, "label_en": k.label_en,
                           "repeatable": bool(k.repeatable)} for k in MilestoneKind]
     out["intervals"] = [{"code": d.code, "label_zh": d.label_zh, "label_en": d.label_en,
@@ -92,11 +79,11 @@ def vocabulary() -> dict[str, Any]:
     return out
 
 
-@api.route("GET", "/api/consoles/meta", tag="consoles", roles=None,
+@routes.route("GET", "/api/consoles/meta", tag="consoles", roles=None,
            summary="What the console pages label and time, and which optional endpoints exist (no token)")
 async def meta(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
-    county = request.app[RUNTIME].get("county")
+    rt = request.app[RUNTIME]
+    config, county = rt.config, rt.county
     targets = config.get("targets", {})
     return json_response({
         **vocabulary(),
@@ -109,20 +96,17 @@ async def meta(request: web.Request) -> web.Response:
     })
 
 
-@api.route("GET", "/api/consoles/whoami", tag="consoles", roles=ANYONE,
+@routes.route("GET", "/api/consoles/whoami", tag="consoles", roles=ANYONE,
            summary="The holder of the token: role, name, unit (crew) or hospital (center)")
 async def whoami(request: web.Request) -> web.Response:
     who = principal(request)
-    county = request.app[RUNTIME].get("county")
+    county = request.app[RUNTIME].county
     hospital_name = None
-    if who.hospital and county is not None:
+    if who.hospital:
         hospital_name = next((h.name for h in county.hospitals if h.id == who.hospital), None)
     return json_response({"role": who.role.value, "name": who.name, "unit": who.unit,
                           "hospital": who.hospital, "hospital_name": hospital_name,
                           "may_dispatch": who.role in DISPATCH})
-
-
-CONFIG = web.AppKey("consoles_config", dict)
 
 
 def page_handler(file_name: str) -> Any:
@@ -138,12 +122,14 @@ def page_handler(file_name: str) -> Any:
     return page
 
 
-def setup(app: web.Application, config: dict[str, Any]) -> None:
+def prepare(app: web.Application, config: Any) -> Contribution:
     """Add the pages and the static files to the application."""
-    app[CONFIG] = config
     for url, file_name in PAGES.items():
         app.router.add_get(url, page_handler(file_name))
     app.router.add_static("/static/", STATIC_DIR, name="consoles_static")
+    return Contribution()
 
 
-__all__ = ["setup", "features", "vocabulary", "PAGES", "STATIC_DIR", "CONTENT_SECURITY_POLICY"]
+EXTENSION = Extension("consoles", routes, prepare=prepare)
+
+__all__ = ["EXTENSION", "features", "vocabulary", "PAGES", "STATIC_DIR", "CONTENT_SECURITY_POLICY"]

@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch.errors_http import ApiError
+from dispatch.errors import DispatchError
 
 
 class Role(enum.Enum):
@@ -52,11 +52,8 @@ class Principal:
         return self.role is Role.CREW and self.unit == unit_id
 
 
-class TokenFileError(ApiError):
+class TokenFileError(DispatchError):
     """The token file is missing or malformed (a start-up error, not an HTTP one)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(500, "token_file", message)
 
 
 class Tokens:

@@ -10,7 +10,8 @@ dispatch state and websocket streams stay identical:
   against the whole log before it is appended: a unit cannot be sent twice from two consoles on two
   instances. The PostgreSQL store numbers events gaplessly in commit order, and the service checks
   that the numbers it gets follow its state (a lock lost to a timeout is detected, not ignored).
-- **Events.** After an append the writer publishes ``(seq, event)`` on ``<namespace>:events``. The
+- **Events.** After an append the writer publishes ``(seq, event)`` on ``<namespace>:events`` (the
+  `announcer` listener, subscribed to the service at start-up). The
   others fold what follows their state, ignore what they already hold and fetch any gap from the
   store; a slow poll of the log's head (`catch_up_interval_s` in dispatch.positions) covers messages
   Redis pub/sub dropped (it delivers at most once). Folding goes through the same listeners as a
@@ -47,6 +48,9 @@ class Bus:
     """The in-process bus: a single instance has nobody to tell."""
 
     instance_id = "local"
+
+    async def connect(self) -> None:
+        """Reach the bus, so the writer lock works before the service replays and registers its fleet."""
 
     async def start(self, on_event: EventHandler, on_position: PositionHandler) -> None:
         """Start delivering other instances' events and positions to the handlers."""
@@ -96,13 +100,23 @@ class RedisBus(Bus):
         self.received_events = 0
         self.received_positions = 0
 
-    async def start(self, on_event: EventHandler, on_position: PositionHandler) -> None:
+    async def connect(self) -> None:
         import redis.asyncio as aioredis
         from redis.exceptions import RedisError
 
+        if self.redis is not None:
+            return
         try:
             self.redis = aioredis.from_url(self.url)
             await self.redis.ping()
+        except (RedisError, OSError, ValueError) as e:
+            raise BusError(f"bus {self.url!r}: cannot reach Redis ({e})") from e
+
+    async def start(self, on_event: EventHandler, on_position: PositionHandler) -> None:
+        from redis.exceptions import RedisError
+
+        await self.connect()
+        try:
             self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             await self._pubsub.subscribe(self.events_channel, self.positions_channel)
         except (RedisError, OSError, ValueError) as e:
@@ -213,6 +227,19 @@ class RedisBus(Bus):
             except Exception:  # noqa: BLE001 - shutting down
                 pass
             await self.redis.aclose()
+
+
+def announcer(bus: Bus) -> Callable[[int, dict[str, Any], Any], None]:
+    """Return the service listener that announces this instance's events on the bus.
+
+    Events folded from other instances (origin remote) are theirs to announce, not this one's.
+    """
+    from dispatch.service import Origin
+
+    def announce(seq: int, event: dict[str, Any], origin: Origin) -> None:
+        if origin is Origin.LOCAL:
+            bus.publish_event(seq, event)
+    return announce
 
 
 def open_bus(url: str | None, namespace: str = "ems") -> Bus:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator
 from typing import Any
+
+from dispatch.auth import Role
 
 
 def register(subparsers: Any) -> None:
@@ -55,11 +58,13 @@ def serve(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
-    from dispatch.http import RUNTIME, create_app
+    from dispatch.app import create_app
+    from dispatch.runtime import RUNTIME
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = serve_config(args)
-    if getattr(args, "twin", False):
+    twin = getattr(args, "twin", False)
+    if twin:
         from simulation.twin import service_config_for_twin
 
         config = service_config_for_twin(config, args.twin_speed)
@@ -70,14 +75,22 @@ def serve(args: argparse.Namespace) -> int:
     async def announce(app: web.Application) -> None:
         rt = app[RUNTIME]
         print(f"ems: dispatch service on http://{host}:{port}/  (API: /api/openapi.json)", flush=True)
-        print(f"ems: tokens in {rt['token_path']}" + (" (generated)" if rt.get("tokens_generated") else ""), flush=True)
-        if rt.get("dispatcher_token") and not config["service"].get("token_file"):
-            print(f"ems: dispatcher token: {rt['dispatcher_token']}", flush=True)
+        print(f"ems: tokens in {rt.token_file.path}" + (" (generated)" if rt.token_file.generated else ""),
+              flush=True)
+        dispatcher = rt.tokens.first(Role.DISPATCHER)
+        if dispatcher and not config["service"].get("token_file"):
+            print(f"ems: dispatcher token: {dispatcher}", flush=True)
+
+    async def run_twin(app: web.Application) -> AsyncIterator[None]:
+        from simulation.twin import twin_running
+
+        rt = app[RUNTIME]
+        async with twin_running(config, args.twin_speed, token_path=rt.token_file.path, county=rt.county,
+                                router=rt.router):
+            yield
 
     app.on_startup.append(announce)
-    if getattr(args, "twin", False):
-        from simulation.twin import serve_twin_ctx
-
-        app.cleanup_ctx.append(serve_twin_ctx(config, args.twin_speed))
+    if twin:
+        app.cleanup_ctx.append(run_twin)
     web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0

@@ -68,3 +68,67 @@ class CodecError(DispatchError, ValueError):
 
 class PolicyError(DispatchError, ValueError):
     """A recommendation was asked with a bad argument or configuration value."""
+
+
+class OverrideReasonRequired(DispatchError):
+    """A dispatcher sent another unit than the recommended one without saying why."""
+
+
+class NoAssignmentError(DispatchError):
+    """A crew accepted or declined while its unit holds no assignment."""
+
+
+class RankingStaleError(DispatchError):
+    """An assignment names a ranked list this service did not give for the call (or no longer holds)."""
+
+
+class LocationRefusedError(DispatchError, ValueError):
+    """A call's location cannot be taken: outside the county, off the roads, or a place not in the gazetteer.
+
+    Attributes
+    ----------
+    field
+        The request field (``"location"``, ``"location.place"``).
+    code
+        Why: ``outside_county``, ``off_road`` or ``unknown_place``.
+    """
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.code = field, code
+
+
+class UnknownDeviceError(DispatchError, LookupError):
+    """A GPS fix names a device that is mapped to no unit."""
+
+
+class BacklogFullError(DispatchError):
+    """Fixes are refused while the position history waits for the store; the device resends them.
+
+    Attributes
+    ----------
+    retry_after_s
+        When to send again (the next store write).
+    """
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class AccessDeniedError(DispatchError, PermissionError):
+    """The holder of a token may not do or see this (the message names the id and the role)."""
+
+
+class ConflictError(DispatchError):
+    """The request cannot be carried out in the state the thing is in (the message says which state).
+
+    Attributes
+    ----------
+    code
+        A machine-readable reason (``not_ready``, ``queue_full``...).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -24,7 +24,9 @@ from aiohttp import web
 
 from dispatch.auth import Role
 from dispatch.errors_http import ApiError, bad_request
-from dispatch.http import ANYONE, RUNTIME, SERVICE, api, json_response, principal
+from dispatch.http import ANYONE, SERVICE, json_response, principal
+from dispatch.routes import RouteTable
+from dispatch.runtime import RUNTIME, Contribution, Extension
 from dispatch.model import UnitStatus
 
 # 5 decimals of a degree is about 1 m: finer than a console can show, coarser than GPS noise.
@@ -209,16 +211,15 @@ def layouts_json(county: Any) -> list[dict[str, Any]]:
 
 # -- routes --------------------------------------------------------------------------------------
 
+routes = RouteTable()
+
+
 def _county(request: web.Request) -> Any:
-    county = request.app[RUNTIME].get("county")
-    if county is None:
-        raise ApiError(503, "geo_unavailable", "county: this service was started without a county")
-    return county
+    return request.app[RUNTIME].county
 
 
 def _network(request: web.Request) -> Any | None:
-    router = request.app[RUNTIME].get("router")
-    return getattr(router, "network", None)
+    return getattr(request.app[RUNTIME].router, "network", None)
 
 
 async def _cached(app: web.Application, key: str, build: Any) -> Payload:
@@ -241,7 +242,7 @@ def payload_response(request: web.Request, payload: Payload) -> web.Response:
     return web.Response(body=payload.raw, headers=headers, content_type="application/json")
 
 
-@api.route("GET", "/api/geo/county", tag="geo", roles=READ_GEO,
+@routes.route("GET", "/api/geo/county", tag="geo", roles=READ_GEO,
            summary="The county to draw: boundary, roads by class, settlements, stations, hospitals (GeoJSON)")
 async def geo_county(request: web.Request) -> web.Response:
     detail = request.query.get("roads", "all")
@@ -253,7 +254,7 @@ async def geo_county(request: web.Request) -> web.Response:
     return payload_response(request, payload)
 
 
-@api.route("GET", "/api/geo/search", tag="geo", roles=READ_GEO,
+@routes.route("GET", "/api/geo/search", tag="geo", roles=READ_GEO,
            summary="Gazetteer typeahead: places, hospitals and stations whose name or pinyin starts with q")
 async def geo_search(request: web.Request) -> web.Response:
     county = _county(request)
@@ -273,15 +274,15 @@ async def geo_search(request: web.Request) -> web.Response:
         for p in found]})
 
 
-@api.route("GET", "/api/layouts", tag="geo", roles=READ_GEO,
+@routes.route("GET", "/api/layouts", tag="geo", roles=READ_GEO,
            summary="The county's station layouts with their stations and units")
 async def layouts(request: web.Request) -> web.Response:
     county = _county(request)
-    active = request.app[RUNTIME].get("layout")
+    active = request.app[RUNTIME].layout
     return json_response({"active": getattr(active, "name", None), "layouts": layouts_json(county)})
 
 
-@api.route("GET", "/api/units/{unit_id}/route", tag="geo", roles=ANYONE,
+@routes.route("GET", "/api/units/{unit_id}/route", tag="geo", roles=ANYONE,
            summary="Where a unit is sent and how: its call, route from its last fix (or station) and ETA")
 async def unit_route(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
@@ -306,10 +307,7 @@ async def unit_route(request: web.Request) -> web.Response:
     if unit.status not in ROUTED_STATUSES:
         return json_response(out)
     out["destination"] = {"lon": call.location[0], "lat": call.location[1], "kind": "scene"}
-    router = request.app[RUNTIME].get("router")
-    if router is None:
-        out["problem"] = "router: this service was started without a road network"
-        return json_response(out)
+    router = request.app[RUNTIME].router
     from routing.errors import RoutingError
     try:
         # at the local hour's time-of-day factor, as the recommendation that sent the unit
@@ -341,10 +339,13 @@ def _turnout_left_s(service: Any, unit: Any, call_id: str, now: Any) -> float:
     return max(0.0, turnout - (now - assignment.assigned_at).total_seconds())
 
 
-def setup(app: web.Application, config: dict[str, Any]) -> None:
+def prepare(app: web.Application, config: Any) -> Contribution:
     """Give the application its in-memory cache of county payloads."""
     app[GEO_CACHE] = {}
     app[GEO_LOCK] = asyncio.Lock()
+    return Contribution()
 
 
-__all__ = ["county_geojson", "road_features", "layouts_json", "Payload", "payload_response", "setup"]
+EXTENSION = Extension("geo", routes, prepare=prepare)
+
+__all__ = ["EXTENSION", "county_geojson", "road_features", "layouts_json", "Payload", "payload_response"]

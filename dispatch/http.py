@@ -1,35 +1,41 @@
-"""The HTTP edge: `create_app(config)` builds the aiohttp application of the dispatch service.
+"""The HTTP edge: `build_app(config, extensions)` composes the aiohttp application of the dispatch service.
 
 JSON in and out (orjson). Every route but ``/api/health`` needs ``Authorization: Bearer <token>``.
-Bad input is answered ``4xx {"error": code, "message": "<field>: <what is wrong>"}``, never a 5xx.
+Bad input is answered ``4xx {"error": code, "message": "<field>: <what is wrong>"}``, never a 5xx:
+the service raises domain errors and `dispatch.errors_http.answer_for` maps them, in one table.
+
+The application is composed explicitly: the core routes below, then each extension's own route
+table, its `prepare` (application keys, side folds, reactions) and its `lifespan` (background
+work, after the service started). `dispatch.app` lists the extensions the service ships.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from dispatch.auth import Principal, Role, Tokens
-from dispatch.codec import to_dict
-from dispatch.errors import (CallStateError, DispatchError, DuplicateIdError, IllegalTransitionError,
-                             UnitBusyError, UnknownIdError)
-from dispatch.errors_http import ApiError, bad_request
+from dispatch.auth import Principal, Role
+from dispatch.errors_http import ApiError, answer_for, bad_request
+from dispatch.metrics import BoundCounter, BoundHistogram, Registry
 from dispatch.model import Complaint, UnitStatus
 from dispatch.routes import Route, RouteTable, openapi_document
+from dispatch.runtime import RUNTIME, Contribution, Extension, Runtime
 from dispatch.schema import parse_datetime, validate
-from dispatch.service import DispatchService
-from dispatch.store import StoreError
+from dispatch.service import DispatchService, utcnow
+from dispatch.views import recommendations_json
 
 log = logging.getLogger(__name__)
 
 SERVICE = web.AppKey("service", DispatchService)
-RUNTIME = web.AppKey("runtime", dict)
 MAX_BODY = web.AppKey("max_body", int)
+METRICS = web.AppKey("metrics", Registry)
+ROUTES = web.AppKey("routes", tuple)
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 DISPATCH = {Role.DISPATCHER, Role.ADMIN}
@@ -37,7 +43,7 @@ READERS = {Role.DISPATCHER, Role.ADMIN, Role.PLANNER}
 UNIT_ACTORS = {Role.DISPATCHER, Role.ADMIN, Role.CREW}
 ANYONE = set(Role)
 
-api = RouteTable()
+routes = RouteTable()
 
 # -- schemas ----------------------------------------------------------------------------------
 
@@ -66,7 +72,10 @@ CALL_BODY: dict[str, Any] = {
 }
 ASSIGN_BODY = {"type": "object", "additionalProperties": False, "required": ["unit_id"],
                "properties": {"unit_id": {"type": "string", "minLength": 1, "maxLength": 64},
-                              "reason": REASON}}
+                              "reason": REASON,
+                              "ranking_id": {"type": "string", "minLength": 1, "maxLength": 40,
+                                             "description": "the ranked list the dispatcher chose from "
+                                                            "(its first unit is the recommendation recorded)"}}}
 REASON_BODY = {"type": "object", "additionalProperties": False, "required": ["reason"],
                "properties": {"reason": REASON}}
 OPTIONAL_REASON_BODY = {"type": "object", "additionalProperties": False, "properties": {"reason": REASON}}
@@ -81,6 +90,7 @@ RECOMMENDATION = {"type": "object", "properties": {
     "route": {"type": ["object", "null"], "description": "GeoJSON Feature (LineString)"}}}
 CALL_CREATED = {"type": "object", "properties": {
     "id": {"type": "string"}, "call": {"type": "object"},
+    "ranking_id": {"type": "string", "description": "names this ranked list; send it with the assignment"},
     "recommendations": {"type": "array", "items": RECOMMENDATION}}}
 
 
@@ -103,24 +113,12 @@ def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
-def recommendations_json(ranking: Any) -> list[dict[str, Any]]:
-    return [{"unit_id": o.unit_id, "eta_s": round(o.eta_s, 1), "distance_m": round(o.distance_m, 1),
-             "turnout_s": o.turnout_s, "travel_s": round(o.travel_s, 1), "source": o.source,
-             "capability": str(o.capability), "preferred": o.preferred,
-             "route": o.route.geojson() if o.route is not None else None} for o in ranking]
+def runtime(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
 
 
-def unit_json(service: DispatchService, unit_id: str) -> dict[str, Any]:
-    unit = service.state.units[unit_id]
-    out = to_dict(unit)
-    out["station_location"] = {"lon": unit.station_location[0], "lat": unit.station_location[1]}
-    out["device_id"] = unit.device_id or unit.id
-    fix = service.positions.get(unit_id)
-    out["position"] = {"lon": fix[0][0], "lat": fix[0][1]} if fix else None
-    out["position_at"] = fix[1].isoformat() if fix else None
-    if service.unit_extras is not None:
-        out.update(service.unit_extras(unit_id))  # live fields: stale, speed, heading, ETA (dispatch.positions)
-    return out
+def unit_view(request: web.Request, unit_id: str) -> dict[str, Any]:
+    return request.app[RUNTIME].live.unit_view(unit_id)
 
 
 def own_unit(request: web.Request) -> str:
@@ -137,7 +135,7 @@ def own_unit(request: web.Request) -> str:
 
 # -- routes -----------------------------------------------------------------------------------
 
-@api.route("GET", "/api/health", summary="Liveness and state counters (no token)", roles=None)
+@routes.route("GET", "/api/health", summary="Liveness and state counters (no token)", roles=None)
 async def health(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     state = service.state
@@ -146,36 +144,36 @@ async def health(request: web.Request) -> web.Response:
                           "queued": len(state.queue)})
 
 
-@api.route("GET", "/api/openapi.json", summary="This API as an OpenAPI 3 document", roles=ANYONE)
+@routes.route("GET", "/api/openapi.json", summary="This API as an OpenAPI 3 document", roles=ANYONE)
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(openapi_document(api.routes, title="ems dispatch service", version="0.1.0"))
+    return json_response(openapi_document(list(request.app[ROUTES]), title="ems dispatch service", version="0.1.0"))
 
 
-@api.route("POST", "/api/calls", summary="Take a 120 call; answer the ranked nearest units", roles=DISPATCH,
+@routes.route("POST", "/api/calls", summary="Take a 120 call; answer the ranked nearest units", roles=DISPATCH,
            body=CALL_BODY, response=CALL_CREATED, status=201)
 async def create_call(request: web.Request, body: dict[str, Any]) -> web.Response:
     service = request.app[SERVICE]
-    runtime = request.app[RUNTIME]
+    places = runtime(request).places
     loc = body["location"]
     place_name = body.get("place_name")
     if "place" in loc:
-        point = runtime["resolve_place"](loc["place"])
+        point = places.resolve(loc["place"])
         location = (point.lon, point.lat)
         place_name = place_name or point.name
     else:
         location = (float(loc["lon"]), float(loc["lat"]))
-    runtime["check_location"](location, "location")
+    places.check(location, "location")
     onset = body.get("symptom_onset")
-    call, ranking = await service.receive_call(
+    call, shown = await service.receive_call(
         location=location, complaint=body["complaint"], priority=body["priority"],
         by=principal(request).by, symptom_onset=parse_datetime(onset, "symptom_onset") if onset else None,
         caller_phone=body.get("caller_phone"), notes=body.get("notes", ""), place_name=place_name,
         key=request.headers.get("Idempotency-Key"))
     return json_response({"id": call.id, "call": service.call_view(service.state.calls[call.id]),
-                          "recommendations": recommendations_json(ranking)}, 201)
+                          "ranking_id": shown.id, "recommendations": recommendations_json(shown.ranking)}, 201)
 
 
-@api.route("GET", "/api/calls", summary="List calls, open ones first, oldest first (?status=open|all); "
+@routes.route("GET", "/api/calls", summary="List calls, open ones first, oldest first (?status=open|all); "
            "a center sees the patients coming to it", roles=READERS | {Role.CENTER})
 async def list_calls(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
@@ -192,7 +190,7 @@ async def list_calls(request: web.Request) -> web.Response:
     return json_response({"calls": views})
 
 
-@api.route("GET", "/api/calls/{call_id}", summary="One call with its event history", roles=READERS | {Role.CENTER})
+@routes.route("GET", "/api/calls/{call_id}", summary="One call with its event history", roles=READERS | {Role.CENTER})
 async def get_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     call = service.get_call(request.match_info["call_id"])
@@ -204,25 +202,26 @@ async def get_call(request: web.Request) -> web.Response:
     return json_response(out)
 
 
-@api.route("GET", "/api/calls/{call_id}/recommendations", summary="Rank the available units again",
+@routes.route("GET", "/api/calls/{call_id}/recommendations", summary="Rank the available units again",
            roles=DISPATCH)
 async def get_recommendations(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    ranking = await service.recommendations(request.match_info["call_id"])
-    return json_response({"recommendations": recommendations_json(ranking),
-                          "unreachable": list(ranking.unreachable)})
+    shown = await service.show(request.match_info["call_id"])
+    return json_response({"ranking_id": shown.id, "recommendations": recommendations_json(shown.ranking),
+                          "unreachable": list(shown.ranking.unreachable)})
 
 
-@api.route("POST", "/api/calls/{call_id}/assign", summary="Send a unit (a reason is required to override)",
+@routes.route("POST", "/api/calls/{call_id}/assign", summary="Send a unit (a reason is required to override)",
            roles=DISPATCH, body=ASSIGN_BODY)
 async def assign(request: web.Request, body: dict[str, Any]) -> web.Response:
     service = request.app[SERVICE]
     call_id = request.match_info["call_id"]
-    await service.assign(call_id, body["unit_id"], by=principal(request).by, reason=body.get("reason"))
+    await service.assign(call_id, body["unit_id"], by=principal(request).by, reason=body.get("reason"),
+                         ranking_id=body.get("ranking_id"))
     return json_response(service.call_view(service.state.calls[call_id]))
 
 
-@api.route("POST", "/api/calls/{call_id}/cancel", summary="Cancel a call (reason required)", roles=DISPATCH,
+@routes.route("POST", "/api/calls/{call_id}/cancel", summary="Cancel a call (reason required)", roles=DISPATCH,
            body=REASON_BODY)
 async def cancel(request: web.Request, body: dict[str, Any]) -> web.Response:
     service = request.app[SERVICE]
@@ -231,7 +230,7 @@ async def cancel(request: web.Request, body: dict[str, Any]) -> web.Response:
     return json_response(service.call_view(service.state.calls[call_id]))
 
 
-@api.route("POST", "/api/calls/{call_id}/close", summary="Close a finished call", roles=DISPATCH,
+@routes.route("POST", "/api/calls/{call_id}/close", summary="Close a finished call", roles=DISPATCH,
            body=OPTIONAL_REASON_BODY)
 async def close(request: web.Request, body: dict[str, Any]) -> web.Response:
     service = request.app[SERVICE]
@@ -240,17 +239,17 @@ async def close(request: web.Request, body: dict[str, Any]) -> web.Response:
     return json_response(service.call_view(service.state.calls[call_id]))
 
 
-@api.route("GET", "/api/units", summary="List units with status, position and device id", roles=ANYONE)
+@routes.route("GET", "/api/units", summary="List units with status, position and device id", roles=ANYONE)
 async def list_units(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     who = principal(request)
     ids = sorted(service.state.units)
     if who.role is Role.CREW:
         ids = [u for u in ids if u == who.unit]
-    return json_response({"units": [unit_json(service, u) for u in ids]})
+    return json_response({"units": [unit_view(request, u) for u in ids]})
 
 
-@api.route("GET", "/api/units/{unit_id}", summary="One unit", roles=ANYONE)
+@routes.route("GET", "/api/units/{unit_id}", summary="One unit", roles=ANYONE)
 async def get_unit(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     unit_id = request.match_info["unit_id"]
@@ -258,68 +257,92 @@ async def get_unit(request: web.Request) -> web.Response:
     who = principal(request)
     if who.role is Role.CREW and who.unit != unit_id:
         raise ApiError(403, "forbidden", f"unit_id: a crew token for {who.unit} may not read unit {unit_id}")
-    return json_response(unit_json(service, unit_id))
+    return json_response(unit_view(request, unit_id))
 
 
-@api.route("POST", "/api/units/{unit_id}/status", summary="Report a unit's status (crews: their own unit)",
+@routes.route("POST", "/api/units/{unit_id}/status", summary="Report a unit's status (crews: their own unit)",
            roles=UNIT_ACTORS, body=STATUS_BODY)
 async def set_status(request: web.Request, body: dict[str, Any]) -> web.Response:
     service = request.app[SERVICE]
     unit_id = own_unit(request)
     await service.set_status(unit_id, body["status"], by=principal(request).by, reason=body.get("reason"))
-    return json_response(unit_json(service, unit_id))
+    return json_response(unit_view(request, unit_id))
 
 
-@api.route("POST", "/api/units/{unit_id}/accept", summary="The crew accepts its assignment",
+@routes.route("POST", "/api/units/{unit_id}/accept", summary="The crew accepts its assignment",
            roles=UNIT_ACTORS, body=EMPTY_BODY)
 async def accept(request: web.Request, body: dict[str, Any]) -> web.Response:
     service = request.app[SERVICE]
     unit_id = own_unit(request)
     await service.accept(unit_id, by=principal(request).by)
-    return json_response(unit_json(service, unit_id))
+    return json_response(unit_view(request, unit_id))
 
 
-@api.route("POST", "/api/units/{unit_id}/decline", summary="The crew declines its assignment (reason required)",
+@routes.route("POST", "/api/units/{unit_id}/decline", summary="The crew declines its assignment (reason required)",
            roles=UNIT_ACTORS, body=REASON_BODY)
 async def decline(request: web.Request, body: dict[str, Any]) -> web.Response:
     service = request.app[SERVICE]
     unit_id = own_unit(request)
     await service.decline(unit_id, body["reason"], by=principal(request).by)
-    return json_response(unit_json(service, unit_id))
+    return json_response(unit_view(request, unit_id))
 
 
 # -- middleware -------------------------------------------------------------------------------
-
-_DISPATCH_STATUS = {UnknownIdError: (404, "not_found"), DuplicateIdError: (409, "duplicate"),
-                    IllegalTransitionError: (409, "illegal_transition"), UnitBusyError: (409, "unit_busy"),
-                    CallStateError: (409, "call_state")}
-
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Answer every failure as JSON with a code and a message naming the field."""
     try:
         return await handler(request)
-    except ApiError as e:
-        return error_response(e.status, e.code, e.message, e.headers)
-    except DispatchError as e:
-        status, code = next(((s, c) for cls, (s, c) in _DISPATCH_STATUS.items() if isinstance(e, cls)),
-                            (400, "invalid"))
-        return error_response(status, code, str(e))
-    except web.HTTPRequestEntityTooLarge as e:
+    except web.HTTPRequestEntityTooLarge:
         return error_response(413, "too_large", f"body: larger than the {request.app[MAX_BODY]}-byte limit")
     except web.HTTPException as e:
         if e.status < 400:
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status, "http_error")
         return error_response(e.status, code, f"{request.method} {request.path}: {e.reason}")
-    except StoreError as e:
-        log.error("store failure on %s %s: %s", request.method, request.path, e)
-        return error_response(503, "store_unavailable", f"store: {e}")
-    except Exception:
-        # A bug, not bad input: logged with its traceback, answered as JSON, never silenced.
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal", "server: an internal error occurred and was logged")
+    except Exception as e:
+        answer = answer_for(e)
+        if answer is None:
+            # A bug, not bad input: logged with its traceback, answered as JSON, never silenced.
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_response(500, "internal", "server: an internal error occurred and was logged")
+        return error_response(answer.status, answer.code, answer.message, answer.headers)
+
+
+def timing_middleware(registry: Registry) -> Any:
+    """Count and time every request by method, route and status (``/metrics``)."""
+    latency = registry.histogram("ems_http_request_duration_seconds", "HTTP request latency",
+                                 ["method", "route", "status"])
+    requests = registry.counter("ems_http_requests_total", "HTTP requests", ["method", "route", "status"])
+    # The series of each (method, route, status), found once: the labels are not formatted per request.
+    series: dict[tuple[str, Any, int], tuple[BoundHistogram | None, BoundCounter]] = {}
+
+    @web.middleware
+    async def timing(request: web.Request, handler: Any) -> web.StreamResponse:
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as e:
+            status = e.status
+            raise
+        finally:
+            resource = request.match_info.route.resource
+            key = (request.method, resource, status)
+            bound = series.get(key)
+            if bound is None:
+                route = resource.canonical if resource is not None else "unmatched"
+                labels = (request.method, route, str(status))
+                bound = series[key] = (latency.series(*labels) if route != "/ws" else None,
+                                       requests.series(*labels))
+            if bound[0] is not None:
+                bound[0].observe(time.perf_counter() - start)
+            bound[1].inc()
+
+    return timing
 
 
 def route_handler(route: Route) -> Any:
@@ -343,7 +366,7 @@ def route_handler(route: Route) -> Any:
 
 
 def authenticate(request: web.Request) -> Principal:
-    tokens: Tokens = request.app[RUNTIME]["tokens"]
+    tokens = request.app[RUNTIME].tokens
     header = request.headers.get("Authorization", "")
     value = header[7:].strip() if header[:7].lower() == "bearer " else request.query.get("token", "")
     if not value:
@@ -367,78 +390,77 @@ async def read_json(request: web.Request, schema: dict[str, Any]) -> dict[str, A
 
 # -- the application --------------------------------------------------------------------------
 
-def create_app(config: dict[str, Any], *, runtime: dict[str, Any] | None = None) -> web.Application:
-    """Build the dispatch service application.
+def build_app(config: Mapping[str, Any], extensions: Sequence[Extension], *,
+              clock: Callable[[], datetime] = utcnow, fleet: Callable[[Any], Iterable[Any]] | None = None
+              ) -> web.Application:
+    """Compose the dispatch service application from the core routes and the given extensions.
 
     Parameters
     ----------
     config
         The loaded ``config.toml`` (``ems.config.load_config``), with command-line overrides applied.
-    runtime
-        Pre-built parts (tests pass them): ``service``, ``tokens``, ``resolve_place``,
-        ``check_location``. What is missing is built at start-up from the config (the county, its
-        compiled road network, the store, the token file).
+    extensions
+        The optional parts, in order (`dispatch.app.extensions_for` chooses them from the config).
+    clock, fleet
+        The service's clock and the fleet built from the layout (tests and benchmarks pass their own).
+
+    The county, its compiled road network, the store and the token file are loaded at start-up.
     """
+    config = dict(config)
     max_body = int(config.get("service", {}).get("max_body_bytes", 65536))
-    app = web.Application(client_max_size=max_body, middlewares=[errors_middleware])
-    app[RUNTIME] = dict(runtime or {})
+    registry = Registry()
+    app = web.Application(client_max_size=max_body, middlewares=[timing_middleware(registry), errors_middleware])
     app[MAX_BODY] = max_body
-    app.cleanup_ctx.append(_service_ctx(config))
-    extensions = load_extensions()
-    for route in api.routes:
+    app[METRICS] = registry
+    app[ROUTES] = routes_of(extensions)
+    for route in app[ROUTES]:
         app.router.add_route(route.method, route.path, route_handler(route))
-    for module in extensions:
-        if hasattr(module, "setup"):
-            module.setup(app, config)
+    contributions = [ext.prepare(app, config) if ext.prepare is not None else Contribution() for ext in extensions]
+    features = {f for ext in extensions for f in ext.features}
+    app.cleanup_ctx.append(_service_ctx(config, registry, contributions, features, clock, fleet))
+    for ext in extensions:
+        if ext.lifespan is not None:
+            app.cleanup_ctx.append(_extension_ctx(ext))
     return app
 
 
-# Modules that add routes to `api` (with ``@api.route``) and may define ``setup(app, config)`` for
-# their background tasks (``app.cleanup_ctx``, after the service's own) and static files.
-EXTENSIONS = ("dispatch.live", "dispatch.geo_http", "dispatch.centers_http", "dispatch.sim_http", "consoles.http")
+def routes_of(extensions: Sequence[Extension]) -> tuple[Route, ...]:
+    """Return the core routes and the extensions' routes, in the order they are served."""
+    return tuple(route for table in (routes, *(ext.routes for ext in extensions)) for route in table.routes)
 
 
-def load_extensions() -> list[Any]:
-    """Import the extension modules that exist (once; their routes register on import)."""
-    modules = []
-    for name in EXTENSIONS:
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-    return modules
-
-
-def _service_ctx(config: dict[str, Any]) -> Any:
+def _service_ctx(config: dict[str, Any], registry: Registry, contributions: list[Contribution],
+                 features: set[str], clock: Callable[[], datetime], fleet: Any) -> Any:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        runtime = app[RUNTIME]
-        if "service" not in runtime:
-            from dispatch.bootstrap import build_runtime
-            runtime.update(await build_runtime(config))
-        service: DispatchService = runtime["service"]
-        for side in runtime.get("side_folds", ()):
-            service.add_fold(side)
-        app[SERVICE] = service
-        await service.start()
+        from dispatch.bootstrap import build_runtime, fleet_from_layout
+
+        rt = await build_runtime(config, metrics=registry, contributions=contributions, features=features,
+                                 clock=clock, fleet=fleet or fleet_from_layout)
+        app[RUNTIME] = rt
+        app[SERVICE] = rt.service
+        await rt.bus.connect()
+        await rt.service.start()
+        await rt.live.load()
+        await rt.bus.start(rt.service.fold_remote, rt.live.apply_remote)
+        if rt.service.write_guard is not None:
+            await rt.service.catch_up()
         try:
             yield
         finally:
-            await service.close()
+            await rt.bus.close()
+            await rt.live.flush()
+            rt.live.close()
+            await rt.service.close()
     return ctx
 
 
-def check_location_in(boundary: Any, allow_outside: bool, max_snap: Any) -> Any:
-    """Return the location check: inside the county (unless allowed) and near a road."""
-    from shapely import Point as ShapelyPoint
-
-    def check(location: tuple[float, float], field: str) -> None:
-        if not allow_outside and boundary is not None and not boundary.covers(ShapelyPoint(location)):
-            raise bad_request(f"{field}: ({location[0]:.6f}, {location[1]:.6f}) is outside the county "
-                              "(start the service with --allow-outside to accept it)", "outside_county")
-        if max_snap is not None:
-            max_snap(location, field)
-    return check
+def _extension_ctx(ext: Extension) -> Any:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        assert ext.lifespan is not None
+        async with ext.lifespan(app, app[RUNTIME]):
+            yield
+    return ctx
 
 
-__all__ = ["create_app", "SERVICE", "RUNTIME", "api", "check_location_in"]
+__all__ = ["build_app", "routes_of", "SERVICE", "METRICS", "routes", "json_response", "principal", "runtime", "own_unit",
+           "unit_view", "errors_middleware", "DISPATCH", "READERS", "UNIT_ACTORS", "ANYONE"]

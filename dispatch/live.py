@@ -1,17 +1,17 @@
-"""Live positions and streams at the HTTP edge: GPS intake, the websocket hub, the bus and ``/metrics``.
+"""Live positions and streams at the HTTP edge: GPS intake, the websocket hub and ``/metrics``.
 
-An extension of `dispatch.http` (imported by `create_app`): its routes register on import and
-`setup` adds the background tasks around the instance's `dispatch.positions.Live`: the store flusher
-(about once a second), the consoles' position frames (every ``ws_position_interval_s``), stale
-units, live ETAs, history pruning and, with a bus, the log poll.
+The ``live`` extension (`EXTENSION`): its route table, and a lifespan running the background tasks
+around the instance's `dispatch.positions.Live` (built with the runtime): the store flusher (about
+once a second), the consoles' position frames (every ``ws_position_interval_s``), stale units, live
+ETAs, history pruning and, with a bus, the log poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -19,23 +19,23 @@ import orjson
 from aiohttp import web
 
 from dispatch import gps
-from dispatch.bus import open_bus
 from dispatch.errors_http import ApiError
 from dispatch.gps import GpsError
-from dispatch.http import RUNTIME, SERVICE, UNIT_ACTORS, api, json_response, own_unit
-from dispatch.metrics import CONTENT_TYPE, BoundCounter, BoundHistogram, Registry
+from dispatch.http import MAX_BODY, METRICS, SERVICE, UNIT_ACTORS, errors_middleware, json_response, own_unit
+from dispatch.metrics import CONTENT_TYPE
 from dispatch.positions import FLUSH_SLICE_ROWS, MAX_PENDING_ROWS, Live, LiveConfig, UnitLive
+from dispatch.routes import RouteTable
+from dispatch.runtime import RUNTIME, Extension, Runtime
 from dispatch.service import DispatchService
 
 log = logging.getLogger(__name__)
 
-LIVE = web.AppKey("live", object)
-METRICS = web.AppKey("metrics", Registry)
+routes = RouteTable()
 
 # -- routes -----------------------------------------------------------------------------------
 
 def live_of(request: web.Request) -> Live:
-    return request.app[LIVE]  # type: ignore[return-value]
+    return request.app[RUNTIME].live
 
 
 POSITIONS_BODY: dict[str, Any] = {
@@ -49,7 +49,7 @@ POSITIONS_BODY: dict[str, Any] = {
 }
 
 
-@api.route("POST", "/api/units/{unit_id}/positions", summary="Report GPS fixes of a unit (one or a batch)",
+@routes.route("POST", "/api/units/{unit_id}/positions", summary="Report GPS fixes of a unit (one or a batch)",
            roles=UNIT_ACTORS, body=POSITIONS_BODY, raw_body=True, tag="live")
 async def post_positions(request: web.Request) -> web.Response:
     unit_id = own_unit(request)
@@ -67,9 +67,9 @@ async def post_positions(request: web.Request) -> web.Response:
     return json_response({"accepted": len(fixes) - len(rejected), "rejected": rejected})
 
 
-@api.route("GET", "/osmand", summary="OsmAnd protocol (Traccar Client): id, lat, lon, timestamp, speed (knots)…",
+@routes.route("GET", "/osmand", summary="OsmAnd protocol (Traccar Client): id, lat, lon, timestamp, speed (knots)…",
            roles=None, raw_body=True, tag="live")
-@api.route("POST", "/osmand", summary="OsmAnd protocol: query/form fields, or Traccar Client's JSON body",
+@routes.route("POST", "/osmand", summary="OsmAnd protocol: query/form fields, or Traccar Client's JSON body",
            roles=None, raw_body=True, tag="live")
 async def osmand(request: web.Request) -> web.Response:
     """Take one fix in the OsmAnd protocol (Traccar Client); answer 200 with an empty body."""
@@ -102,97 +102,45 @@ async def osmand(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-@api.route("GET", "/ws", summary="Websocket stream (token in the query or the first message; docs/protocol.md)",
+@routes.route("GET", "/ws", summary="Websocket stream (token in the query or the first message; docs/protocol.md)",
            roles=None, tag="live")
 async def websocket(request: web.Request) -> web.StreamResponse:
-    return await live_of(request).hub.handle(request, request.app[RUNTIME]["tokens"])
+    return await live_of(request).hub.handle(request, request.app[RUNTIME].tokens)
 
 
-@api.route("GET", "/metrics", summary="Prometheus metrics (text format)", roles=None, tag="live")
+@routes.route("GET", "/metrics", summary="Prometheus metrics (text format)", roles=None, tag="live")
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=request.app[METRICS].render().encode(), headers={"Content-Type": CONTENT_TYPE})
 
 
-# -- set-up -----------------------------------------------------------------------------------
+# -- background work --------------------------------------------------------------------------
 
-def setup(app: web.Application, config: dict[str, Any]) -> None:
-    """Add the request-latency middleware and the live background tasks to the application."""
-    registry = Registry()
-    app[METRICS] = registry
-    latency = registry.histogram("ems_http_request_duration_seconds", "HTTP request latency",
-                                 ["method", "route", "status"])
-    requests = registry.counter("ems_http_requests_total", "HTTP requests", ["method", "route", "status"])
-
-    # The series of each (method, route, status), found once: the labels are not formatted per request.
-    series: dict[tuple[str, Any, int], tuple[BoundHistogram | None, BoundCounter]] = {}
-
-    @web.middleware
-    async def timing(request: web.Request, handler: Any) -> web.StreamResponse:
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as e:
-            status = e.status
-            raise
-        finally:
-            resource = request.match_info.route.resource
-            key = (request.method, resource, status)
-            bound = series.get(key)
-            if bound is None:
-                route = resource.canonical if resource is not None else "unmatched"
-                labels = (request.method, route, str(status))
-                bound = series[key] = (latency.series(*labels) if route != "/ws" else None,
-                                       requests.series(*labels))
-            if bound[0] is not None:
-                bound[0].observe(time.perf_counter() - start)
-            bound[1].inc()
-
-    app.middlewares.insert(0, timing)
-    app.cleanup_ctx.append(_live_ctx(config, registry))
-
-
-def _live_ctx(config: dict[str, Any], registry: Registry) -> Any:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        service = app[SERVICE]
-        settings = LiveConfig.from_config(config)
-        bus = open_bus(settings.bus, settings.bus_namespace)
-        live = Live(service, app[RUNTIME], settings, registry, bus)
-        app[LIVE] = live
-        await live.load()
-        await bus.start(service.fold_remote, live.apply_remote)
-        service.write_guard = bus.write_guard()
-        if service.write_guard is not None:
-            await service.catch_up()
-        tasks = [asyncio.create_task(_every(settings.flush_interval_s, live.flush), name="gps-flush"),
-                 asyncio.create_task(_every(min(5.0, settings.stale_after_s / 4), _sync(live.check_stale)),
-                                     name="gps-stale"),
-                 asyncio.create_task(_every(min(1.0, settings.eta_interval_s), live.update_etas), name="gps-eta"),
-                 asyncio.create_task(_every(3600.0, live.prune, first=0.0), name="gps-prune"),
-                 asyncio.create_task(_every(min(1.0, settings.ws_send_timeout_s / 4), live.hub.watchdog),
-                                     name="ws-watchdog"),
-                 asyncio.create_task(_every(settings.ws_position_interval_s, _sync(live.hub.flush_positions)),
-                                     name="ws-positions")]
-        if service.write_guard is not None:
-            tasks.append(asyncio.create_task(_every(settings.catch_up_interval_s, _poll_log(service)),
-                                             name="log-poll"))
-        runner = await _start_osmand_port(app, settings, config)
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if runner is not None:
-                await runner.cleanup()
-            await asyncio.gather(*(client.close(1001, "server shutting down") for client in list(live.hub.clients)))
-            await bus.close()
-            service.write_guard = None
-            await live.flush()
-            live.close()
-    return ctx
+@asynccontextmanager
+async def live_tasks(app: web.Application, rt: Runtime) -> AsyncIterator[None]:
+    """Run the live positions' background tasks (and the OsmAnd port) while the service runs."""
+    live, service, settings = rt.live, rt.service, rt.live.config
+    tasks = [asyncio.create_task(_every(settings.flush_interval_s, live.flush), name="gps-flush"),
+             asyncio.create_task(_every(min(5.0, settings.stale_after_s / 4), _sync(live.check_stale)),
+                                 name="gps-stale"),
+             asyncio.create_task(_every(min(1.0, settings.eta_interval_s), live.update_etas), name="gps-eta"),
+             asyncio.create_task(_every(3600.0, live.prune, first=0.0), name="gps-prune"),
+             asyncio.create_task(_every(min(1.0, settings.ws_send_timeout_s / 4), live.hub.watchdog),
+                                 name="ws-watchdog"),
+             asyncio.create_task(_every(settings.ws_position_interval_s, _sync(live.hub.flush_positions)),
+                                 name="ws-positions")]
+    if service.write_guard is not None:
+        tasks.append(asyncio.create_task(_every(settings.catch_up_interval_s, _poll_log(service)),
+                                         name="log-poll"))
+    runner = await _start_osmand_port(app, settings, rt.config)
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
+        await asyncio.gather(*(client.close(1001, "server shutting down") for client in list(live.hub.clients)))
 
 
 def _sync(fn: Any) -> Any:
@@ -226,11 +174,10 @@ async def _start_osmand_port(app: web.Application, settings: LiveConfig,
     """Serve the OsmAnd protocol on its own port too (Traccar's default is 5055), at any path."""
     if settings.osmand_port is None:
         return None
-    from dispatch.http import errors_middleware
-
     side = web.Application(middlewares=[errors_middleware])
-    side[LIVE] = app[LIVE]
+    side[RUNTIME] = app[RUNTIME]
     side[SERVICE] = app[SERVICE]
+    side[MAX_BODY] = app[MAX_BODY]
     side.router.add_route("*", "/{tail:.*}", osmand)
     runner = web.AppRunner(side, access_log=None)
     await runner.setup()
@@ -240,4 +187,6 @@ async def _start_osmand_port(app: web.Application, settings: LiveConfig,
     return runner
 
 
-__all__ = ["FLUSH_SLICE_ROWS", "LIVE", "MAX_PENDING_ROWS", "METRICS", "Live", "LiveConfig", "UnitLive", "setup"]
+EXTENSION = Extension("live", routes, features=("websocket", "positions"), lifespan=live_tasks)
+
+__all__ = ["EXTENSION", "FLUSH_SLICE_ROWS", "MAX_PENDING_ROWS", "Live", "LiveConfig", "UnitLive", "live_tasks"]

@@ -524,7 +524,3 @@ class State:
     def queued_calls(self) -> list[Call]:
         """Return the waiting calls in order of service."""
         return [self.calls[c] for c in self.queue]
-
-    def assignable_units(self) -> list[Unit]:
-        """Return the units that may take a call, in id order."""
-        return [u for _, u in sorted(self.units.items()) if u.status in ASSIGNABLE_STATUSES]

@@ -21,13 +21,12 @@ from typing import Any
 
 from dispatch import gps
 from dispatch.bus import Bus
-from dispatch.errors import ValidationError
-from dispatch.errors_http import ApiError
+from dispatch.errors import BacklogFullError, UnknownDeviceError, ValidationError
 from dispatch.gps import Fix, Limits, Reject
-from dispatch.http import unit_json
 from dispatch.metrics import Registry
 from dispatch.model import UnitStatus
-from dispatch.service import DispatchService
+from dispatch.service import DispatchService, Origin, Positions
+from dispatch.views import unit_json
 from dispatch.store import PositionRow, StoreError, latest_per_unit
 from dispatch.ws import POSITION_INTERVAL_S, Hub
 
@@ -126,12 +125,22 @@ class UnitLive:
 
 
 class Live:
-    """The live positions of one service instance (see the module docstring)."""
+    """The live positions of one service instance (see the module docstring).
 
-    def __init__(self, service: DispatchService, runtime: Mapping[str, Any], config: LiveConfig,
+    Parameters
+    ----------
+    service
+        The dispatch service: its units, calls and clock (this listens to its events).
+    positions
+        The latest positions the service ranks units from: written here, on each accepted fix.
+    county
+        Its hospitals are the destinations of transports (live ETAs); None: no hospital ETAs.
+    """
+
+    def __init__(self, service: DispatchService, positions: Positions, county: Any, config: LiveConfig,
                  registry: Registry, bus: Bus) -> None:
-        self.service, self.runtime, self.config, self.bus = service, runtime, config, bus
-        self.router = runtime.get("router") or getattr(service, "router", None)
+        self.service, self.positions, self.county, self.config, self.bus = service, positions, county, config, bus
+        self.router = service.router
         self.units: dict[str, UnitLive] = {}
         self.pending: list[PositionRow] = []
         self._devices: dict[str, str] | None = None
@@ -166,13 +175,15 @@ class Live:
         self.rejected.values.setdefault(("unknown_device",), 0.0)
         for source in ("osmand", "osmand_json", "json"):
             self.deferred.values.setdefault((source,), 0.0)
-        service.unit_extras = self.unit_extras
         self._unsubscribe = service.subscribe(self.on_event)
 
     # -- views --------------------------------------------------------------------------------
 
     def unit_view(self, unit_id: str) -> dict[str, Any]:
-        return unit_json(self.service, unit_id)
+        """Return a unit as the API and the consoles show it: its dispatch view and its live fields."""
+        out = unit_json(self.service, unit_id)
+        out.update(self.unit_extras(unit_id))
+        return out
 
     def is_stale(self, unit_id: str) -> bool:
         live = self.units.get(unit_id)
@@ -228,8 +239,8 @@ class Live:
         unit = self.device_map().get(device_id)
         if unit is None:
             self.rejected.inc("unknown_device")
-            raise ApiError(400, "unknown_device", f"id: device {device_id[:64]!r} is not mapped to a unit "
-                                                  "(set a unit's device id or [gps.devices] in config)")
+            raise UnknownDeviceError(f"id: device {device_id[:64]!r} is not mapped to a unit "
+                                     "(set a unit's device id or [gps.devices] in config)")
         return unit
 
     # -- intake -------------------------------------------------------------------------------
@@ -252,8 +263,7 @@ class Live:
                         waiting)
         self.deferred.inc(source, amount=count)
         retry_s = min(60, max(1, math.ceil(self.config.flush_interval_s)))  # the next store write
-        raise ApiError(503, "backlog", f"history: {waiting} fixes wait for the store; send again in {retry_s} s",
-                       headers={"Retry-After": str(retry_s)})
+        raise BacklogFullError(f"history: {waiting} fixes wait for the store; send again in {retry_s} s", retry_s)
 
     def ingest(self, unit_id: str, fixes: list[Fix], source: str,
                now: datetime | None = None) -> list[Reject | None]:
@@ -289,7 +299,7 @@ class Live:
                 live.fix = last
             live.stale, live.local, live.eta_due = False, True, True
             live.road = None
-            self.service.positions[unit_id] = ((last.lon, last.lat), last.at)
+            self.positions[unit_id] = ((last.lon, last.lat), last.at)
             self.announce(unit_id, live)
         if len(self.pending) > MAX_PENDING_ROWS:
             dropped = len(self.pending) - MAX_PENDING_ROWS
@@ -313,15 +323,13 @@ class Live:
         live.eta_s, live.eta_target = message.get("eta_s"), message.get("eta_target")
         road = message.get("road")
         live.road = (road["lon"], road["lat"], road["distance_m"]) if road else None
-        self.service.positions[unit_id] = ((fix.lon, fix.lat), fix.at)
+        self.positions[unit_id] = ((fix.lon, fix.lat), fix.at)
         self.hub.publish_position(unit_id, self.position_item(unit_id, live))
 
-    def on_event(self, seq: int, event: dict[str, Any]) -> None:
+    def on_event(self, seq: int, event: dict[str, Any], origin: Origin) -> None:
         """Track what the live part depends on: new units, assignments and statuses (a listener)."""
         if event.get("type") == "UnitRegistered":
             self._devices = None
-        if not self.service.folding_remote:
-            self.bus.publish_event(seq, event)
         touched = {event.get("unit_id")}
         call_id = event.get("call_id")
         if call_id:
@@ -393,8 +401,7 @@ class Live:
             return "call", call.location
         if unit.status in TO_HOSPITAL:
             hospital_id = destination_hospital(self.service.call_extras(call.id))
-            county = self.runtime.get("county")
-            for h in getattr(county, "hospitals", ()):
+            for h in getattr(self.county, "hospitals", ()):
                 if h.id == hospital_id:
                     return "hospital", (h.lon, h.lat)
         return None
@@ -460,7 +467,6 @@ class Live:
     def close(self) -> None:
         self._unsubscribe()
         self.hub.close()
-        self.service.unit_extras = None
 
 
 def _road_json(road: tuple[float, float, float] | None) -> dict[str, float] | None:

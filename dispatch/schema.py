@@ -13,14 +13,14 @@ import math
 from datetime import datetime
 from typing import Any
 
-from dispatch.errors_http import ApiError
+from dispatch.errors import ValidationError
 
 
-class SchemaError(ApiError):
+class SchemaError(ValidationError):
     """A body does not match its schema; the message names the field."""
 
     def __init__(self, path: str, what: str) -> None:
-        super().__init__(400, "invalid", f"{path or 'body'}: {what}")
+        super().__init__(path or "body", f"{path or 'body'}: {what}")
         self.path = path
 
 

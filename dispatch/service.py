@@ -8,9 +8,11 @@ caller is answered, so an acknowledged call survives any crash; start-up replays
 from __future__ import annotations
 
 import asyncio
+import enum
+import itertools
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,12 +21,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dispatch import events as ev
 from dispatch.codec import event_from_dict, event_to_dict, to_dict
-from dispatch.errors import ValidationError
-from dispatch.errors_http import ApiError
+from dispatch.errors import (CallStateError, NoAssignmentError, OverrideReasonRequired, RankingStaleError,
+                             UnitBusyError, UnknownIdError, ValidationError)
 from dispatch.model import ASSIGNABLE_STATUSES, Call, Capability, Point, State, Unit, UnitStatus
 from dispatch.policy import DispatchConfig, Ranking, recommend
 from dispatch.state import apply, fold
 from dispatch.store import StateRow, Store
+from ems.errors import EmsError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,24 @@ SYSTEM = "system"
 # a township emergency point's 2-person crew is taken as BLS.
 CAPABILITY_BY_KIND = {"centre": Capability.ALS, "substation": Capability.ALS, "point": Capability.BLS}
 
-Listener = Callable[[int, dict[str, Any]], None]
+
+
+class Origin(enum.Enum):
+    """Where an event a listener is told of was written."""
+
+    LOCAL = "local"    # by this instance (it announces it to the others)
+    REMOTE = "remote"  # by another instance on the shared log, folded here
+
+
+#: ``listener(seq, event_dict, origin)``, called after the event is durable, in log order.
+Listener = Callable[[int, dict[str, Any], Origin], None]
+#: Derives events from a batch before it is written, appended in the same transaction:
+#: ``reaction(state_after, [(dispatch event dict), ...]) -> side-fold event dicts``.
+Reaction = Callable[[State, list[dict[str, Any]]], list[dict[str, Any]]]
+#: The cross-instance writer lock (dispatch.bus), or None when this process is the only writer.
+WriteGuard = Callable[[], AbstractAsyncContextManager[Any]]
+#: Latest position of each unit: ``unit id -> ((lon, lat), at)``, written by the live positions.
+Positions = MutableMapping[str, tuple[Point, datetime]]
 
 
 class SideFold(Protocol):
@@ -64,6 +84,23 @@ EventsOrBuilder = list[ev.BaseEvent] | Callable[[], list[ev.BaseEvent]]
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A ranked list as this service gave it for a call: what a dispatcher chooses from."""
+
+    id: str
+    call_id: str
+    ranking: Ranking
+
+    @property
+    def best_unit_id(self) -> str | None:
+        return self.ranking.best.unit_id if self.ranking.best is not None else None
+
+
+#: Ranked lists remembered per open call (the newest ones): an assignment names the one it acted on.
+SHOWN_PER_CALL = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +139,22 @@ class DispatchService:
         The loaded ``config.toml``.
     clock
         Returns the current UTC time (tests pass a fake).
+    side_folds
+        Other domains' events kept in this log (e.g. the centers' patients), replayed with it.
+    reactions
+        Events derived from each batch and written in its transaction (e.g. the milestones a status
+        change stamps): they cannot be lost between a cause and its effect.
+    write_guard
+        The cross-instance writer lock (`dispatch.bus`); None when this process is the only writer.
+    positions
+        The latest unit positions, shared with the live positions (`dispatch.positions.Live`) that
+        write them; loaded from the store at start.
     """
 
     def __init__(self, store: Store, router: Any, units: Iterable[UnitSpec], config: dict[str, Any],
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, *, side_folds: Sequence[SideFold] = (),
+                 reactions: Sequence[Reaction] = (), write_guard: WriteGuard | None = None,
+                 positions: Positions | None = None) -> None:
         self.store = store
         self.router = router
         self.unit_specs = tuple(units)
@@ -119,28 +168,23 @@ class DispatchService:
         # call id -> the sequence numbers of its events, for GET /api/calls/{id} (the bodies stay in
         # the store: a year of calls would otherwise hold ~130 MB of event dicts)
         self.history: dict[str, list[int]] = defaultdict(list)
-        self.positions: dict[str, tuple[Point, datetime]] = {}
+        self.positions: Positions = positions if positions is not None else {}
         # Several instances on one shared store (dispatch.bus): a lock held across instances while
         # an instance catches up with the log and appends, so every append is checked against the
         # whole log. None: this process is the only writer.
-        self.write_guard: Callable[[], AbstractAsyncContextManager[Any]] | None = None
-        # Extra fields of a unit as the API shows it (live position data: dispatch.positions).
-        self.unit_extras: Callable[[str], dict[str, Any]] | None = None
-        # True while listeners are told of an event another instance wrote (not to announce it again)
-        self.folding_remote = False
+        self.write_guard = write_guard
+        self.reactions = tuple(reactions)
         # The log's position: dispatch events and side folds' events share one sequence.
         self.last_seq = 0
         # An append failed: it may be in the log (its commit's reply was lost), so the next write first
         # folds what the log holds.
         self._unsynced = False
-        self.side_folds: dict[str, SideFold] = {}
+        self.side_folds: dict[str, SideFold] = {t: side for side in side_folds for t in side.types}
+        # call id -> the ranked lists given for it, newest last (an assignment names the one it acted on)
+        self._shown: dict[str, OrderedDict[str, Shown]] = {}
+        self._shown_ids = itertools.count(1)
         # seq of each CallReceived -> its call id: the call a retried request (same idempotency key) made
         self._seq_call: dict[int, str] = {}
-
-    def add_fold(self, side: SideFold) -> None:
-        """Keep another domain's events in this log (before `start`, so they are replayed too)."""
-        for t in side.types:
-            self.side_folds[t] = side
 
     def call_extras(self, call_id: str) -> dict[str, Any]:
         """Return the side folds' fields of a call's view (e.g. its destination), without the call itself."""
@@ -185,7 +229,7 @@ class DispatchService:
         await self.store.close()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(seq, event_dict)`` after each event is durable; return the unsubscribe function."""
+        """Call ``listener(seq, event_dict, origin)`` after each event is durable; return the unsubscribe function."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
@@ -230,6 +274,10 @@ class DispatchService:
                     dispatch_events.append(event)
                     dicts.append(event_to_dict(event))
                     sides.append(None)
+            if self.reactions and dispatch_events:
+                for derived in self._react(state, [d for d, side in zip(dicts, sides) if side is None]):
+                    dicts.append(derived)
+                    sides.append(self.side_folds[derived["type"]])
             rows = self._state_rows(self.state, state, dispatch_events)
             for side in dict.fromkeys(s for s in sides if s is not None):
                 rows += side.rows([d for d, s in zip(dicts, sides) if s is side])
@@ -243,8 +291,24 @@ class DispatchService:
                     side.apply(seq, d)
                 self._index(seq, d)
                 for listener in list(self._listeners):
-                    listener(seq, d)
+                    listener(seq, d, Origin.LOCAL)
             return seqs
+
+    def _react(self, state: State, dispatch_dicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The events the reactions derive from a batch, each checked by its fold (one that does not fit is left out)."""
+        out = []
+        for reaction in self.reactions:
+            for derived in reaction(state, dispatch_dicts):
+                side = self.side_folds.get(derived.get("type"))
+                if side is None:
+                    raise RuntimeError(f"no fold owns derived events of type {derived.get('type')!r}")
+                try:
+                    side.check(derived)
+                except EmsError as e:  # e.g. a milestone recorded by hand later makes this one out of order
+                    log.warning("derived %s not recorded: %s", derived.get("type"), e)
+                    continue
+                out.append(derived)
+        return out
 
     async def _append_after_last(self, dicts: list[dict[str, Any]], rows: list[StateRow],
                                  key: str | None) -> list[int]:
@@ -300,12 +364,8 @@ class DispatchService:
             self.state = apply(self.state, event_from_dict(event), seq=seq)
         self.last_seq = seq
         self._index(seq, event)
-        self.folding_remote = True
-        try:
-            for listener in list(self._listeners):
-                listener(seq, event)
-        finally:
-            self.folding_remote = False
+        for listener in list(self._listeners):
+            listener(seq, event, Origin.REMOTE)
 
     def _index(self, seq: int, event: dict[str, Any]) -> None:
         call_id = event.get("call_id")
@@ -313,6 +373,8 @@ class DispatchService:
             self.history[call_id].append(seq)
             if event.get("type") == "CallReceived":
                 self._seq_call[seq] = call_id
+            elif self._shown and event.get("type") in ("CallCancelled", "CallClosed"):
+                self._shown.pop(call_id, None)
 
     @staticmethod
     def _state_rows(before: State, after: State, events: list[ev.BaseEvent]) -> list[StateRow]:
@@ -346,8 +408,8 @@ class DispatchService:
     async def receive_call(self, *, location: Point, complaint: str, priority: int, by: str,
                            symptom_onset: datetime | None = None, caller_phone: str | None = None,
                            notes: str = "", place_name: str | None = None,
-                           key: str | None = None) -> tuple[Call, Ranking]:
-        """Record a 120 call and rank the units that could go."""
+                           key: str | None = None) -> tuple[Call, Shown]:
+        """Record a 120 call and rank the units that could go (the list the dispatcher is shown)."""
         built: list[str] = []
 
         def build() -> list[ev.BaseEvent]:
@@ -361,13 +423,13 @@ class DispatchService:
 
         seqs = await self.submit(build, key=key)
         call = self._call_at_seq(seqs[0])
-        return call, await self.recommendations(call.id)
+        return call, await self.show(call.id)
 
     def _call_at_seq(self, seq: int) -> Call:
         """The call an event (a new call, or an earlier request retried with its key) is about."""
         call_id = self._seq_call.get(seq)
         if call_id is None or call_id not in self.state.calls:
-            raise ApiError(409, "conflict", f"idempotency key: the earlier request's call (seq {seq}) is not known")
+            raise CallStateError(f"Idempotency-Key: the earlier request's call (seq {seq}) is not known")
         return self.state.calls[call_id]
 
     async def call_history(self, call_id: str) -> list[dict[str, Any]]:
@@ -390,19 +452,44 @@ class DispatchService:
                                        config=self.policy_config, positions=self.positions,
                                        hour=self.local_hour(now))
 
-    async def assign(self, call_id: str, unit_id: str, *, by: str, reason: str | None = None) -> None:
-        """Send a unit; when it is not the recommended one, the reason is required and recorded."""
+    async def show(self, call_id: str) -> Shown:
+        """Rank the units for a call and remember the list under an id, for the assignment made from it."""
+        ranking = await self.recommendations(call_id)
+        shown = Shown(f"R{next(self._shown_ids)}", call_id, ranking)
+        lists = self._shown.setdefault(call_id, OrderedDict())
+        lists[shown.id] = shown
+        while len(lists) > SHOWN_PER_CALL:
+            lists.popitem(last=False)
+        return shown
+
+    def shown(self, call_id: str, ranking_id: str) -> Shown:
+        """Return a list `show` gave for the call, or raise `RankingStaleError` naming it."""
+        found = self._shown.get(call_id, {}).get(ranking_id)
+        if found is None:
+            raise RankingStaleError(f"ranking_id: {ranking_id[:40]!r} is not a ranked list this service holds for "
+                                    f"call {call_id}; fetch the recommendations again")
+        return found
+
+    async def assign(self, call_id: str, unit_id: str, *, by: str, reason: str | None = None,
+                     ranking_id: str | None = None) -> None:
+        """Send a unit; when it is not the recommended one, the reason is required and recorded.
+
+        ``ranking_id`` names the ranked list the dispatcher chose from (`show`): its first unit is
+        the recommendation recorded and the one an override is measured against. Without it the
+        units are ranked again now.
+        """
         call = self.get_call(call_id)
         unit = self.get_unit(unit_id)
         if unit.status not in ASSIGNABLE_STATUSES:
-            raise ApiError(409, "unit_busy", f"unit_id: unit {unit_id} is {unit.status}, not available")
-        ranking = await self.recommendations(call.id)
-        best = ranking.best
-        recommended = best.unit_id if best is not None else None
+            raise UnitBusyError(f"unit_id: unit {unit_id} is {unit.status}, not available")
+        if ranking_id is not None:
+            recommended = self.shown(call.id, ranking_id).best_unit_id
+        else:
+            best = (await self.recommendations(call.id)).best
+            recommended = best.unit_id if best is not None else None
         if recommended is not None and recommended != unit_id and not (reason and reason.strip()):
-            raise ApiError(400, "reason_required",
-                           f"reason: unit {unit_id} is not the recommended {recommended}; give the reason "
-                           "for the override")
+            raise OverrideReasonRequired(f"reason: unit {unit_id} is not the recommended {recommended}; give the "
+                                         "reason for the override")
         await self.submit([ev.UnitAssigned(at=self.clock(), by=by, call_id=call_id, unit_id=unit_id,
                                            recommended_unit_id=recommended,
                                            override_reason=reason if recommended != unit_id else None)])
@@ -410,14 +497,14 @@ class DispatchService:
     async def accept(self, unit_id: str, *, by: str) -> None:
         unit = self.get_unit(unit_id)
         if unit.current_call is None:
-            raise ApiError(409, "no_assignment", f"unit_id: unit {unit_id} has no assignment to accept")
+            raise NoAssignmentError(f"unit_id: unit {unit_id} has no assignment to accept")
         await self.submit([ev.AssignmentAccepted(at=self.clock(), by=by, call_id=unit.current_call,
                                                  unit_id=unit_id)])
 
     async def decline(self, unit_id: str, reason: str, *, by: str) -> None:
         unit = self.get_unit(unit_id)
         if unit.current_call is None:
-            raise ApiError(409, "no_assignment", f"unit_id: unit {unit_id} has no assignment to decline")
+            raise NoAssignmentError(f"unit_id: unit {unit_id} has no assignment to decline")
         await self.submit([ev.AssignmentDeclined(at=self.clock(), by=by, call_id=unit.current_call,
                                                  unit_id=unit_id, reason=reason)])
         await self._offer_queue()
@@ -470,13 +557,13 @@ class DispatchService:
         try:
             return self.state.calls[call_id]
         except KeyError:
-            raise ApiError(404, "not_found", f"call_id: no call {call_id!r}") from None
+            raise UnknownIdError(f"call_id: no call {call_id!r}") from None
 
     def get_unit(self, unit_id: str) -> Unit:
         try:
             return self.state.units[unit_id]
         except KeyError:
-            raise ApiError(404, "not_found", f"unit_id: no unit {unit_id!r}") from None
+            raise UnknownIdError(f"unit_id: no unit {unit_id!r}") from None
 
 
 def call_row(state: State, call: Call) -> dict[str, Any]:

@@ -47,7 +47,9 @@ from aiohttp import web
 from dispatch.auth import Role
 from dispatch.errors import ValidationError
 from dispatch.errors_http import ApiError, bad_request, not_found
-from dispatch.http import RUNTIME, api, json_response, principal
+from dispatch.http import json_response, principal
+from dispatch.routes import RouteTable
+from dispatch.runtime import RUNTIME, Extension, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -413,6 +415,8 @@ def run_json(sims: Simulations, run: SimulationRun, *, with_summary: bool = Fals
 
 SIMULATIONS = web.AppKey("simulations", Simulations)
 
+routes = RouteTable()
+
 
 def check_request(body: dict[str, Any], county: Any) -> SimulationRequest:
     """Turn a validated body into a request; unknown or repeated layouts are a 400 naming them."""
@@ -430,16 +434,16 @@ def check_request(body: dict[str, Any], county: Any) -> SimulationRequest:
                              int(body.get("seed", 1)), bool(body.get("move_up", False)))
 
 
-@api.route("POST", "/api/simulations", tag="simulation", roles=STARTERS, body=SIMULATION_BODY, status=202,
+@routes.route("POST", "/api/simulations", tag="simulation", roles=STARTERS, body=SIMULATION_BODY, status=202,
            response=RUN_SCHEMA,
            summary="Start a comparison of the county's layouts (queued; 429 when the queue is full)")
 async def start_simulation(request: web.Request, body: dict[str, Any]) -> web.Response:
     sims = request.app[SIMULATIONS]
-    run = sims.submit(check_request(body, request.app[RUNTIME].get("county")), principal(request).by)
+    run = sims.submit(check_request(body, request.app[RUNTIME].county), principal(request).by)
     return json_response(run_json(sims, run), 202)
 
 
-@api.route("GET", "/api/simulations", tag="simulation", roles=READERS,
+@routes.route("GET", "/api/simulations", tag="simulation", roles=READERS,
            summary="The simulations, newest first, with status and progress")
 async def list_simulations(request: web.Request) -> web.Response:
     sims = request.app[SIMULATIONS]
@@ -448,7 +452,7 @@ async def list_simulations(request: web.Request) -> web.Response:
                           "limits": dataclasses.asdict(sims.limits)})
 
 
-@api.route("GET", "/api/simulations/{sim_id}", tag="simulation", roles=READERS, response=RUN_SCHEMA,
+@routes.route("GET", "/api/simulations/{sim_id}", tag="simulation", roles=READERS, response=RUN_SCHEMA,
            summary="One simulation: status, progress, the reason it failed, its summary when done")
 async def get_simulation(request: web.Request) -> web.Response:
     sims = request.app[SIMULATIONS]
@@ -466,7 +470,7 @@ def finished_file(request: web.Request, name: str, content_type: str) -> web.Fil
     return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": "private, max-age=3600"})
 
 
-@api.route("GET", "/api/simulations/{sim_id}/report", tag="simulation", roles=READERS,
+@routes.route("GET", "/api/simulations/{sim_id}/report", tag="simulation", roles=READERS,
            response={"type": "string", "description": "text/html"},
            summary="The simulation's HTML report (stands alone: plots embedded)")
 async def simulation_report(request: web.Request) -> web.StreamResponse:
@@ -477,7 +481,7 @@ async def simulation_report(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@api.route("GET", "/api/simulations/{sim_id}/calls.csv", tag="simulation", roles=READERS,
+@routes.route("GET", "/api/simulations/{sim_id}/calls.csv", tag="simulation", roles=READERS,
            response={"type": "string", "description": "text/csv"},
            summary="Every simulated call of the run as CSV (docs/simulation.md)")
 async def simulation_calls(request: web.Request) -> web.StreamResponse:
@@ -486,23 +490,23 @@ async def simulation_calls(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def setup(app: web.Application, config: dict[str, Any]) -> None:
-    """Read the runs on disk and start taking runs off the queue with the service."""
+@contextlib.asynccontextmanager
+async def lifespan(app: web.Application, rt: Runtime) -> AsyncIterator[None]:
+    """Read the runs on disk and take runs off the queue while the service runs."""
     from dispatch.bootstrap import data_dir_of
 
-    limits = Limits.from_config(config)
+    config = dict(rt.config)
+    sims = Simulations(data_dir_of(config) / "simulations", config, Limits.from_config(config))
+    await asyncio.to_thread(sims.load)
+    app[SIMULATIONS] = sims
+    sims.start()
+    try:
+        yield
+    finally:
+        await sims.close()
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        sims = Simulations(data_dir_of(config) / "simulations", config, limits)
-        await asyncio.to_thread(sims.load)
-        app[SIMULATIONS] = sims
-        sims.start()
-        try:
-            yield
-        finally:
-            await sims.close()
 
-    app.cleanup_ctx.append(ctx)
+EXTENSION = Extension("simulations", routes, features=("simulations",), lifespan=lifespan)
 
 
 # -- the child process --------------------------------------------------------------------------
@@ -596,7 +600,7 @@ def main(argv: list[str]) -> int:
 
 
 __all__ = ["Simulations", "SimulationRun", "SimulationRequest", "RunStatus", "Limits", "SIMULATIONS",
-           "run_simulation", "check_request", "setup"]
+           "run_simulation", "check_request", "EXTENSION", "lifespan"]
 
 
 if __name__ == "__main__":

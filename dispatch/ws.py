@@ -318,7 +318,7 @@ class Hub:
         registry.gauge("ems_ws_queue_depth", "Messages waiting in websocket client queues (max and total)",
                        lambda: {("max",): max((c.depth for c in self.clients), default=0),
                                 ("total",): sum(c.depth for c in self.clients)}, ["stat"])
-        self._unsubscribe = service.subscribe(self.on_event)
+        self._unsubscribe = service.subscribe(lambda seq, event, origin: self.on_event(seq, event))
 
     def _count_by_role(self) -> dict[tuple[str, ...], float]:
         counts = {(r.value,): 0.0 for r in Role}

@@ -250,6 +250,7 @@ ROAD_CLASSES = ("motorway", "trunk", "primary", "secondary", "tertiary", "unclas
                 "service", "other", "default")
 PROFILES = ("emergency", "normal")  # routing.profiles.Profile
 COMPLAINTS = ("chest_pain", "stroke", "trauma", "obstetric", "pediatric", "other")  # dispatch.model.Complaint
+EXTENSIONS = ("live", "geo", "centers", "simulations", "consoles")  # dispatch.app.SHIPPED
 CAPABILITIES = ("als", "bls")  # dispatch.model.Capability
 DIST_KINDS = ("fixed", "exponential", "lognormal", "gamma", "uniform")  # simulation.config.DistKind
 DIRECTIONS = ("north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west",
@@ -295,6 +296,7 @@ SCHEMA = Table({
         "max_body_bytes": Int(),
         "bus": Str(),
         "bus_namespace": Str(),
+        "extensions": List(Str(choices=EXTENSIONS)),
     }),
     "gps": Table({
         "stale_after_s": Float(),

@@ -135,11 +135,6 @@ class RoadNetwork:
         n = self.n_nodes
         return csr_matrix((weights, self.indices, self.indptr), shape=(n, n))
 
-    def edge_index(self, u: np.ndarray | int, v: np.ndarray | int) -> np.ndarray:
-        """Return the index of edge ``u -> v`` for arrays of node pairs (which must exist)."""
-        keys = self.edge_tail.astype(np.int64) * self.n_nodes + self.indices
-        return np.searchsorted(keys, np.asarray(u, dtype=np.int64) * self.n_nodes + np.asarray(v))
-
     def edge_coords(self, edge: int) -> np.ndarray:
         """Return the ``(k, 2)`` lon/lat coordinates drawing ``edge``, tail to head."""
         return self.geom_coords[self.geom_offsets[edge]:self.geom_offsets[edge + 1]]

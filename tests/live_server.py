@@ -28,7 +28,7 @@ class LiveServer:
     async def _start(self) -> None:
         from aiohttp import web
 
-        from dispatch.http import create_app
+        from dispatch.app import create_app
 
         self.app = create_app(self.config)
         self.runner = web.AppRunner(self.app, shutdown_timeout=1.0)

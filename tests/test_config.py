@@ -173,6 +173,12 @@ def test_the_schema_vocabularies_are_the_packages_enums() -> None:
     assert set(S.DIRECTIONS) == {d.value for d in Direction}
 
 
+def test_the_schema_names_the_shipped_extensions() -> None:
+    from dispatch.app import SHIPPED
+
+    assert S.EXTENSIONS == tuple(ext.name for ext in SHIPPED)
+
+
 def test_the_tables_read_into_dataclasses_have_the_dataclasses_fields() -> None:
     from centers.destination import DestinationConfig
     from dispatch.moveup import MoveUpConfig

@@ -29,7 +29,7 @@ One concern a module:
 - `driving`: moving along a route and posting GPS fixes;
 - `centers`: chest pain and stroke milestones, the ECG upload, the patient's destination;
 - `core`: the `Twin`, which wires the parts and runs them;
-- `entrypoints`: ``ems twin`` (`run_twin`) and ``ems serve --twin`` (`serve_twin_ctx`).
+- `entrypoints`: ``ems twin`` (`run_twin`) and ``ems serve --twin`` (`twin_running`).
 
 See docs/twin.md.
 """
@@ -38,11 +38,11 @@ from simulation.twin.calls import TwinCall, call_stream, draw_call, twin_sim_con
 from simulation.twin.client import TwinTokens, read_tokens
 from simulation.twin.core import Twin
 from simulation.twin.ecg import ecg_png
-from simulation.twin.entrypoints import load_county_router, run_twin, serve_twin_ctx
+from simulation.twin.entrypoints import load_county_router, run_twin, twin_running
 from simulation.twin.errors import TwinError, TwinHttpError
 from simulation.twin.options import TwinOptions, TwinReport, service_config_for_twin
 from simulation.twin.track import Track, bearing_deg, osmand_params
 
 __all__ = ["Twin", "TwinOptions", "TwinReport", "TwinCall", "TwinTokens", "TwinError", "TwinHttpError", "Track",
-           "run_twin", "serve_twin_ctx", "service_config_for_twin", "read_tokens", "call_stream", "draw_call",
+           "run_twin", "twin_running", "service_config_for_twin", "read_tokens", "call_stream", "draw_call",
            "osmand_params", "bearing_deg", "ecg_png", "twin_sim_config", "load_county_router"]

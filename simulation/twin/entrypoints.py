@@ -1,10 +1,11 @@
-"""Entry points of the twin: ``ems twin`` (`run_twin`) and ``ems serve --twin`` (`serve_twin_ctx`)."""
+"""Entry points of the twin: ``ems twin`` (`run_twin`) and ``ems serve --twin`` (`twin_running`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,38 +50,37 @@ def load_county_router(config: Mapping[str, Any]) -> tuple[Any, Any]:
     return county, Router(load_network(county), config=dict(config), boundary=None)
 
 
-def serve_twin_ctx(config: Mapping[str, Any], speed: float, *, calls_per_hour: float | None = None,
-                   seed: int = 1) -> Callable[[Any], AsyncIterator[None]]:
-    """Return an aiohttp ``cleanup_ctx`` that runs the twin inside ``ems serve`` once the service listens.
-
-    It uses the service's own county, router and token file (the demo one unless ``--token-file``).
-    """
-    from dispatch.http import RUNTIME
-
+def service_url(config: Mapping[str, Any]) -> str:
+    """Return the URL a twin inside ``ems serve`` reaches the service at (loopback for a wildcard host)."""
     service = config.get("service", {}) or {}
     host = str(service.get("host", "127.0.0.1"))
     host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
-    url = f"http://{host}:{int(service.get('port', 8120))}"
+    return f"http://{host}:{int(service.get('port', 8120))}"
 
-    async def ctx(app: Any) -> AsyncIterator[None]:
-        runtime = app[RUNTIME]
-        options = TwinOptions(url=url, token_file=Path(runtime["token_path"]), speed=speed,
-                              calls_per_hour=calls_per_hour, seed=seed)
-        twin = Twin(options, config=config, county=runtime["county"], router=runtime["router"])
 
-        async def run() -> None:
-            try:
-                await twin.run()
-            except TwinError as e:
-                log.error("twin stopped: %s", e)
+@asynccontextmanager
+async def twin_running(config: Mapping[str, Any], speed: float, *, token_path: Path, county: Any, router: Any,
+                       calls_per_hour: float | None = None, seed: int = 1) -> AsyncIterator[Twin]:
+    """Run the twin in the background against the service of ``config`` while the block runs.
 
-        task = asyncio.ensure_future(run())
-        print(f"ems: the twin drives the county at speed {speed:g} (turn it off: ems serve without --twin, "
-              "make run TWIN=0)", flush=True)
+    ``ems serve --twin`` enters it once the service listens, with the service's own county, router
+    and token file (the demo one unless ``--token-file``).
+    """
+    options = TwinOptions(url=service_url(config), token_file=token_path, speed=speed,
+                          calls_per_hour=calls_per_hour, seed=seed)
+    twin = Twin(options, config=config, county=county, router=router)
+
+    async def run() -> None:
         try:
-            yield
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await twin.run()
+        except TwinError as e:
+            log.error("twin stopped: %s", e)
 
-    return ctx
+    task = asyncio.ensure_future(run())
+    print(f"ems: the twin drives the county at speed {speed:g} (turn it off: ems serve without --twin, "
+          "make run TWIN=0)", flush=True)
+    try:
+        yield twin
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch.geo_http import COORD_DECIMALS, county_geojson, road_features
-from dispatch.http import create_app
+from dispatch.app import create_app
 from tests.dispatch.service_fixtures import TINY, auth, make_config
 
 STATIC = Path(__file__).resolve().parents[2] / "consoles" / "static"
@@ -152,13 +152,30 @@ async def test_meta_gives_the_configured_county_timezone(aiohttp_client, tmp_pat
     assert data["timezone"] == "Asia/Urumqi"
 
 
-async def test_features_follow_the_routes_the_app_has(client):
-    from consoles.http import features
+async def test_features_follow_the_extensions_the_config_enables(aiohttp_client, tmp_path):
+    warnings.simplefilter("ignore")
+    config = make_config(tmp_path)
+    config["service"]["extensions"] = ["geo", "consoles"]
+    client = await aiohttp_client(create_app(config))
+    have = (await (await client.get("/api/consoles/meta")).json())["features"]
+    assert not any(have.values()), have
+    r = await client.post("/api/calls/C1/milestones", json={"kind": "door_in"}, headers=auth("dispatcher"))
+    assert r.status == 404  # the centers' routes are not served at all
+    assert (await client.get("/api/geo/county", headers=auth("dispatcher"))).status == 200
 
-    have = features(client.app)
-    paths = {(r.method, r.resource.canonical) for r in client.app.router.routes() if r.resource is not None}
-    assert have["websocket"] == (("GET", "/ws") in paths)
-    assert have["positions"] == any(p.endswith("/positions") and m == "POST" for m, p in paths)
+
+async def test_every_feature_is_on_with_every_extension(client):
+    have = (await (await client.get("/api/consoles/meta")).json())["features"]
+    assert have and all(have.values()), have
+
+
+async def test_an_unknown_extension_is_refused_naming_the_setting(tmp_path):
+    from dispatch.errors import ValidationError
+
+    config = make_config(tmp_path)
+    config["service"]["extensions"] = ["live", "telepathy"]
+    with pytest.raises(ValidationError, match="service.extensions: 'telepathy'"):
+        create_app(config)
 
 
 async def test_whoami_names_the_unit_or_hospital(client):

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dispatch.http import SERVICE, create_app
+from dispatch.app import create_app
+from dispatch.http import SERVICE
 from tests.dispatch.service_fixtures import TOKENS, auth, make_config
 
 REDIS_URL = os.environ.get("EMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from dispatch.http import create_app
+from dispatch.app import create_app
 from tests.dispatch.service_fixtures import auth, make_config
 
 INSIDE = {"lon": 112.121, "lat": 28.001}

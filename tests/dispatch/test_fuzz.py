@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch.http import api
+from dispatch.app import SHIPPED
+from dispatch.http import routes_of
 from tests.live_server import LiveServer
 from tests.dispatch.service_fixtures import TOKENS, make_config
 
@@ -62,7 +63,7 @@ def check_answer(status: int, raw: bytes) -> None:
         assert set(body) == {"error", "message"} and body["message"], body
 
 
-ROUTES = [r for r in api.routes if r.path.startswith("/api/")]
+ROUTES = [r for r in routes_of(SHIPPED) if r.path.startswith("/api/")]
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{r.method} {r.path}" for r in ROUTES])

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dispatch.http import create_app
+from dispatch.app import create_app
 from tests.dispatch.service_fixtures import auth, make_config
 
 # A point in the middle of the tiny county's road grid, and one outside it.
@@ -221,14 +221,8 @@ async def test_a_dispatcher_assigning_during_the_queue_offer_wins_without_an_err
 
 async def _first_eta_at(aiohttp_client, tmp_path, at: datetime) -> float:
     """The top recommendation's ETA for one call placed at ``at`` (a service whose clock is fixed there)."""
-    from dispatch.bootstrap import build_runtime
-    from dispatch.service import DispatchService
-
     config = make_config(tmp_path)
-    runtime = await build_runtime(config)
-    old = runtime["service"]
-    runtime["service"] = DispatchService(old.store, old.router, old.unit_specs, config, clock=lambda: at)
-    client = await aiohttp_client(create_app(config, runtime=runtime))
+    client = await aiohttp_client(create_app(config, clock=lambda: at))
     r = await client.post("/api/calls", json={"location": {"lon": 112.121, "lat": 28.001}, "priority": 1,
                                                "complaint": "chest_pain"}, headers=auth("dispatcher"))
     assert r.status == 201, await r.text()

@@ -12,8 +12,10 @@ import aiohttp
 import pytest
 
 from dispatch.errors import ValidationError
-from dispatch.http import SERVICE, create_app
-from dispatch.live import LIVE, LiveConfig
+from dispatch.app import create_app
+from dispatch.http import SERVICE
+from dispatch.live import LiveConfig
+from dispatch.runtime import RUNTIME
 from dispatch.store import StoreError
 from tests.dispatch.service_fixtures import TOKENS, auth, make_config
 
@@ -239,14 +241,14 @@ async def test_metrics_are_prometheus_text(client):
     assert 'ems_ws_queue_depth{stat="max"}' in text and "ems_events_published_total" in text
     assert 'ems_gps_fixes_rejected_total{reason="jump"} 0' in text
     assert "ems_ws_positions_sent_total 0" in text
-    assert isinstance(client.server.app[LIVE].hub.clients, set)
+    assert isinstance(client.server.app[RUNTIME].live.hub.clients, set)
     await ws.close()
 
 
 async def test_a_failed_store_write_keeps_the_rows_not_yet_in_the_history(aiohttp_client, tmp_path, monkeypatch):
     warnings.simplefilter("ignore")
     client = await aiohttp_client(create_app(live_config(tmp_path, flush_interval_s=3600.0)))  # flushed here only
-    live = client.server.app[LIVE]
+    live = client.server.app[RUNTIME].live
     store = client.server.app[SERVICE].store
     t = now() - timedelta(seconds=60)
     fixes = [{"lon": A[0] + i * 1e-5, "lat": A[1], "timestamp": (t + timedelta(seconds=i)).isoformat()}
@@ -284,7 +286,7 @@ async def test_a_full_history_backlog_is_answered_503_and_nothing_taken_is_dropp
                                                                                      monkeypatch):
     warnings.simplefilter("ignore")
     client = await aiohttp_client(create_app(live_config(tmp_path, flush_interval_s=3600.0, max_backlog_rows=3)))
-    live = client.server.app[LIVE]
+    live = client.server.app[RUNTIME].live
     store = client.server.app[SERVICE].store
     live.pending.clear()
     t = now() - timedelta(seconds=60)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatch.errors import ValidationError
-from dispatch.http import create_app
+from dispatch.app import create_app
 from dispatch.sim_http import (SIMULATIONS, Limits, RunStatus, SimulationRequest, SimulationRun, Simulations,
                                new_run_id, run_to_file, write_json)
 from tests.dispatch.service_fixtures import auth, make_config

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch.auth import Principal, Role
-from dispatch.http import create_app
-from dispatch.live import LIVE
+from dispatch.app import create_app
+from dispatch.runtime import RUNTIME
 from dispatch.ws import Audience, Client, positions_frame
 from tests.dispatch.service_fixtures import TOKENS, auth, make_config
 
@@ -139,7 +139,7 @@ async def test_bad_auth_closes_4001_with_the_reason(client, first, words):
 
 
 async def test_no_token_in_time_closes_4001(client):
-    client.server.app[LIVE].hub.auth_timeout_s = 0.1
+    client.server.app[RUNTIME].live.hub.auth_timeout_s = 0.1
     ws = await client.ws_connect("/ws")
     msg = await ws.receive()
     assert ws.close_code == 4001 and "no token within" in msg.extra
@@ -179,7 +179,7 @@ async def test_roles_decide_what_a_client_sees(client):
     pos = await receive(crew, "positions")
     assert [p["unit_id"] for p in pos["positions"]] == ["centre-1"]  # not liushahe-1's, posted first
     # a typed message for a hospital reaches its center only (the centers module's path)
-    live = client.server.app[LIVE]
+    live = client.server.app[RUNTIME].live
     live.hub.publish({"type": "prenotification", "call_id": mine}, Audience.of(hospitals=["renmin"]))
     assert (await receive(center))["type"] == "prenotification"
     seqs = [(await receive(disp, "event"))["seq"] for _ in range(3)]
@@ -203,7 +203,7 @@ def stalled_socket(port: int, token: str) -> socket.socket:
 async def test_a_stalled_client_does_not_delay_a_fast_one_and_is_closed_4008(aiohttp_client, tmp_path):
     warnings.simplefilter("ignore")
     client = await aiohttp_client(create_app(ws_config(tmp_path, ws_max_events=20, ws_send_timeout_s=30.0)))
-    hub = client.server.app[LIVE].hub
+    hub = client.server.app[RUNTIME].live.hub
     fast = await connect(client)
     await receive(fast, "snapshot")
     stalled = stalled_socket(client.server.port, TOKENS["dispatcher"])
@@ -240,7 +240,7 @@ async def test_a_stalled_client_does_not_delay_a_fast_one_and_is_closed_4008(aio
 
 
 async def test_positions_are_coalesced_latest_wins_in_one_frame(client):
-    live = client.server.app[LIVE]
+    live = client.server.app[RUNTIME].live
     ws = await connect(client)
     await receive(ws, "snapshot")
     hub_client = next(iter(live.hub.clients))
@@ -258,7 +258,7 @@ async def test_events_go_at_once_while_positions_wait_for_the_tick(aiohttp_clien
     warnings.simplefilter("ignore")
     # a tick far away: positions wait for an explicit flush, events must not
     client = await aiohttp_client(create_app(ws_config(tmp_path, ws_position_interval_s=3600.0)))
-    hub = client.server.app[LIVE].hub
+    hub = client.server.app[RUNTIME].live.hub
     ws = await connect(client)
     await receive(ws, "snapshot")
     at = datetime.now(timezone.utc).replace(microsecond=0)
@@ -284,7 +284,7 @@ async def test_events_go_at_once_while_positions_wait_for_the_tick(aiohttp_clien
 async def test_a_stale_notice_replaces_the_waiting_position(aiohttp_client, tmp_path):
     warnings.simplefilter("ignore")
     client = await aiohttp_client(create_app(ws_config(tmp_path, ws_position_interval_s=3600.0)))
-    hub = client.server.app[LIVE].hub
+    hub = client.server.app[RUNTIME].live.hub
     ws = await connect(client)
     await receive(ws, "snapshot")
     hub.publish_position("centre-1", {"unit_id": "centre-1", "n": 1})
@@ -329,7 +329,7 @@ def test_a_positions_frame_holds_the_latest_of_each_unit_once(ops):
 async def test_a_client_that_stops_reading_is_closed_after_the_send_timeout(aiohttp_client, tmp_path):
     warnings.simplefilter("ignore")
     client = await aiohttp_client(create_app(ws_config(tmp_path, ws_max_events=100_000, ws_send_timeout_s=0.3)))
-    hub = client.server.app[LIVE].hub
+    hub = client.server.app[RUNTIME].live.hub
     stalled = stalled_socket(client.server.port, TOKENS["dispatcher"])
     try:
         for _ in range(500):

@@ -176,7 +176,9 @@ async def test_a_bounded_run_cycles_calls_units_fixes_and_milestones(tmp_path):
     import aiohttp
     from aiohttp import web
 
-    from dispatch.http import RUNTIME, SERVICE, create_app
+    from dispatch.app import create_app
+    from dispatch.http import SERVICE
+    from dispatch.runtime import RUNTIME
     from simulation.twin import run_twin
 
     warnings.simplefilter("ignore")  # the tiny county's spur is dropped with a warning
@@ -190,11 +192,11 @@ async def test_a_bounded_run_cycles_calls_units_fixes_and_milestones(tmp_path):
     events: list[dict[str, Any]] = []
     try:
         rt = app[RUNTIME]
-        app[SERVICE].subscribe(lambda seq, event: events.append(event))
-        options = TwinOptions(url=url, token_file=Path(rt["token_path"]), speed=SPEED, calls_per_hour=20.0,
+        app[SERVICE].subscribe(lambda seq, event, origin: events.append(event))
+        options = TwinOptions(url=url, token_file=rt.token_file.path, speed=SPEED, calls_per_hour=20.0,
                               calls=CALLS, duration_s=120.0, seed=3)
-        report = await run_twin(options, config=config, county=rt["county"], router=rt["router"])
-        dispatcher = {"Authorization": f"Bearer {read_tokens(Path(rt['token_path'])).dispatcher}"}
+        report = await run_twin(options, config=config, county=rt.county, router=rt.router)
+        dispatcher = {"Authorization": f"Bearer {read_tokens(rt.token_file.path).dispatcher}"}
         async with aiohttp.ClientSession(headers=dispatcher) as http:
             async def get(path: str) -> Any:
                 async with http.get(url + path) as r:
