@@ -19,10 +19,10 @@ from aiohttp import web
 
 from centers.milestones import MilestoneKind
 from centers.targets import INTERVALS
-from dispatch.http import ANYONE, DISPATCH, json_response, principal
+from dispatch.http import ANYONE, DISPATCH, json_response, principal, runtime
 from dispatch.model import ASSIGNABLE_STATUSES, BUSY_STATUSES, UNIT_TRANSITIONS, Complaint, UnitStatus
 from dispatch.routes import RouteTable
-from dispatch.runtime import RUNTIME, Contribution, Extension
+from dispatch.runtime import Contribution, Extension, Runtime
 from dispatch.service import county_timezone
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -52,9 +52,9 @@ STATUS_COLOURS = {
 }
 
 
-def features(app: web.Application) -> dict[str, bool]:
+def features(rt: Runtime) -> dict[str, bool]:
     """Return which optional capabilities this service has (from the extensions it was composed with)."""
-    have = app[RUNTIME].features
+    have = rt.features
     return {name: name in have for name in FEATURES}
 
 
@@ -82,7 +82,7 @@ def vocabulary() -> dict[str, Any]:
 @routes.route("GET", "/api/consoles/meta", tag="consoles", roles=None,
            summary="What the console pages label and time, and which optional endpoints exist (no token)")
 async def meta(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
+    rt = runtime(request)
     config, county = rt.config, rt.county
     targets = config.get("targets", {})
     return json_response({
@@ -91,7 +91,7 @@ async def meta(request: web.Request) -> web.Response:
         "targets": {"urban_arrival_min": targets.get("urban_arrival_min", 10),
                     "rural_arrival_min": targets.get("rural_arrival_min", 30)},
         "gps": {"stale_after_s": config.get("gps", {}).get("stale_after_s", 600)},
-        "features": features(request.app),
+        "features": features(rt),
         "timezone": county_timezone(config).key,
     })
 
@@ -100,7 +100,7 @@ async def meta(request: web.Request) -> web.Response:
            summary="The holder of the token: role, name, unit (crew) or hospital (center)")
 async def whoami(request: web.Request) -> web.Response:
     who = principal(request)
-    county = request.app[RUNTIME].county
+    county = runtime(request).county
     hospital_name = None
     if who.hospital:
         hospital_name = next((h.name for h in county.hospitals if h.id == who.hospital), None)

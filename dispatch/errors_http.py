@@ -16,6 +16,7 @@ from dispatch.errors import (AccessDeniedError, BacklogFullError, CallStateError
                              DuplicateIdError, IllegalTransitionError, LocationRefusedError, NoAssignmentError,
                              OverrideReasonRequired, RankingStaleError, UnitBusyError, UnknownDeviceError,
                              UnknownIdError)
+from dispatch.store import IdempotencyConflict, StoreError
 from ems.errors import EmsError
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Answer:
 # subclass comes before its base. A class with a ``code`` attribute answers with that code.
 STATUS_OF: tuple[tuple[type[BaseException], int, str], ...] = (
     (UnknownIdError, 404, "not_found"),
+    (IdempotencyConflict, 422, "idempotency_key"),
     (UnknownDeviceError, 400, "unknown_device"),
     (DuplicateIdError, 409, "duplicate"),
     (IllegalTransitionError, 409, "illegal_transition"),
@@ -76,7 +78,6 @@ STATUS_OF: tuple[tuple[type[BaseException], int, str], ...] = (
 
 def answer_for(error: BaseException) -> Answer | None:
     """Return how a refusal is answered, or None for an error that is a bug (answered 500 and logged)."""
-    from dispatch.store import StoreError
 
     if isinstance(error, ApiError):
         return Answer(error.status, error.code, error.message, error.headers)

@@ -11,6 +11,7 @@ work, after the service started). `dispatch.app` lists the extensions the servic
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -121,6 +122,32 @@ def unit_view(request: web.Request, unit_id: str) -> dict[str, Any]:
     return request.app[RUNTIME].live.unit_view(unit_id)
 
 
+def idempotency(request: web.Request, body: Any) -> tuple[str | None, str | None]:
+    """Return the request's ``Idempotency-Key`` and its fingerprint (method, path, caller and body).
+
+    A retry of the same request (same key, same fingerprint) is answered as the first one was; the
+    same key on another request is refused (422). The store checks the key's form.
+    """
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None, None
+    digest = hashlib.sha256()
+    for part in (request.method, request.path, principal(request).by):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+    return key, digest.hexdigest()
+
+
+async def keep_answer(service: DispatchService, key: str, response: web.Response) -> None:
+    """Keep the answer given under an idempotency key, for a retry (a failure only logs: it is already durable)."""
+    from dispatch.store import StoreError
+
+    try:
+        await service.store.save_response(key, response.status, bytes(response.body))
+    except StoreError as e:
+        log.warning("answer to idempotency key %r not kept (a retry is answered from the log): %s", key[:40], e)
+
+
 def own_unit(request: web.Request) -> str:
     """The path's unit id, when the caller may change that unit (403 otherwise)."""
     unit_id = request.match_info["unit_id"]
@@ -150,7 +177,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 @routes.route("POST", "/api/calls", summary="Take a 120 call; answer the ranked nearest units", roles=DISPATCH,
-           body=CALL_BODY, response=CALL_CREATED, status=201)
+              body=CALL_BODY, response=CALL_CREATED, status=201, idempotent=True)
 async def create_call(request: web.Request, body: dict[str, Any]) -> web.Response:
     service = request.app[SERVICE]
     places = runtime(request).places
@@ -164,13 +191,21 @@ async def create_call(request: web.Request, body: dict[str, Any]) -> web.Respons
         location = (float(loc["lon"]), float(loc["lat"]))
     places.check(location, "location")
     onset = body.get("symptom_onset")
+    key, fingerprint = idempotency(request, body)
+    if key is not None:
+        stored = await service.store.response_for(key, fingerprint=fingerprint)
+        if stored is not None:  # a retried request: the answer it was first given
+            return web.Response(body=stored.body, status=stored.status, content_type="application/json")
     call, shown = await service.receive_call(
         location=location, complaint=body["complaint"], priority=body["priority"],
         by=principal(request).by, symptom_onset=parse_datetime(onset, "symptom_onset") if onset else None,
         caller_phone=body.get("caller_phone"), notes=body.get("notes", ""), place_name=place_name,
-        key=request.headers.get("Idempotency-Key"))
-    return json_response({"id": call.id, "call": service.call_view(service.state.calls[call.id]),
-                          "ranking_id": shown.id, "recommendations": recommendations_json(shown.ranking)}, 201)
+        key=key, fingerprint=fingerprint)
+    response = json_response({"id": call.id, "call": service.call_view(service.state.calls[call.id]),
+                              "ranking_id": shown.id, "recommendations": recommendations_json(shown.ranking)}, 201)
+    if key is not None:
+        await keep_answer(service, key, response)
+    return response
 
 
 @routes.route("GET", "/api/calls", summary="List calls, open ones first, oldest first (?status=open|all); "

@@ -25,6 +25,7 @@ class Route:
     status: int = 200
     tag: str = "dispatch"
     raw_body: bool = False  # the handler reads the body itself (uploads, OsmAnd forms)
+    idempotent: bool = False  # takes an Idempotency-Key header: a retry gets the first answer
 
 
 class RouteTable:
@@ -35,11 +36,12 @@ class RouteTable:
 
     def route(self, method: str, path: str, *, summary: str, roles: set[Role] | None,
               body: dict[str, Any] | None = None, response: dict[str, Any] | None = None,
-              status: int = 200, tag: str = "dispatch", raw_body: bool = False) -> Callable[[Handler], Handler]:
+              status: int = 200, tag: str = "dispatch", raw_body: bool = False,
+              idempotent: bool = False) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             self.routes.append(Route(method, path, handler, summary,
                                      frozenset(roles) if roles is not None else None, body,
-                                     response or {"type": "object"}, status, tag, raw_body))
+                                     response or {"type": "object"}, status, tag, raw_body, idempotent))
             return handler
         return decorate
 
@@ -61,8 +63,16 @@ def openapi_document(routes: list[Route], *, title: str, version: str) -> dict[s
         params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
                   for p in _path_params(r.path)]
         if params:
-            op["parameters"] = params
             op["responses"]["404"] = {"$ref": "#/components/responses/Error"}
+        if r.idempotent:
+            params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                           "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                           "description": "one key per user action: the same request sent again with it "
+                                          "(a retry after a lost answer) is answered as the first time and "
+                                          "recorded once, across restarts; the key on another request is 422"})
+            op["responses"]["422"] = {"$ref": "#/components/responses/Error"}
+        if params:
+            op["parameters"] = params
         if r.roles is None:
             op["security"] = []
         else:

@@ -235,7 +235,8 @@ class DispatchService:
 
     # -- the one write path -----------------------------------------------------------------
 
-    async def submit(self, events: EventsOrBuilder, *, key: str | None = None) -> list[int]:
+    async def submit(self, events: EventsOrBuilder, *, key: str | None = None,
+                     fingerprint: str | None = None) -> list[int]:
         """Apply events to the state, append them durably, then publish them.
 
         Parameters
@@ -245,6 +246,9 @@ class DispatchService:
             held and the state has caught up with the log (needed when an id depends on the state).
         key
             Idempotency key of the batch (a retried request is not appended twice).
+        fingerprint
+            What identifies the request behind ``key`` (the HTTP edge hashes it): the same key with
+            another fingerprint is refused (`dispatch.store.IdempotencyConflict`).
 
         Raises
         ------
@@ -281,7 +285,7 @@ class DispatchService:
             rows = self._state_rows(self.state, state, dispatch_events)
             for side in dict.fromkeys(s for s in sides if s is not None):
                 rows += side.rows([d for d, s in zip(dicts, sides) if s is side])
-            seqs = await self._append_after_last(dicts, rows, key)
+            seqs = await self._append_after_last(dicts, rows, key, fingerprint)
             if seqs and seqs[0] <= self.last_seq:
                 return seqs  # a retried request whose events were written before: nothing new
             self.state = state
@@ -311,7 +315,7 @@ class DispatchService:
         return out
 
     async def _append_after_last(self, dicts: list[dict[str, Any]], rows: list[StateRow],
-                                 key: str | None) -> list[int]:
+                                 key: str | None, fingerprint: str | None = None) -> list[int]:
         """Append a batch built on the state at ``last_seq``; after any failure the next write catches up first.
 
         The store refuses the batch when the log has moved past ``last_seq`` (a `SeqConflict`), and
@@ -319,7 +323,8 @@ class DispatchService:
         either way only the log knows what it holds, so the next write folds it before building.
         """
         try:
-            seqs = await self.store.append(dicts, state=rows, key=key, expected_seq=self.last_seq)
+            seqs = await self.store.append(dicts, state=rows, key=key, fingerprint=fingerprint,
+                                           expected_seq=self.last_seq)
             if seqs and seqs[0] <= self.last_seq:
                 return seqs
             if seqs != list(range(self.last_seq + 1, self.last_seq + 1 + len(dicts))):
@@ -408,7 +413,7 @@ class DispatchService:
     async def receive_call(self, *, location: Point, complaint: str, priority: int, by: str,
                            symptom_onset: datetime | None = None, caller_phone: str | None = None,
                            notes: str = "", place_name: str | None = None,
-                           key: str | None = None) -> tuple[Call, Shown]:
+                           key: str | None = None, fingerprint: str | None = None) -> tuple[Call, Shown]:
         """Record a 120 call and rank the units that could go (the list the dispatcher is shown)."""
         built: list[str] = []
 
@@ -421,7 +426,7 @@ class DispatchService:
                 received_at=now, symptom_onset=symptom_onset, caller_phone=caller_phone, notes=notes,
                 place_name=place_name)]
 
-        seqs = await self.submit(build, key=key)
+        seqs = await self.submit(build, key=key, fingerprint=fingerprint)
         call = self._call_at_seq(seqs[0])
         return call, await self.show(call.id)
 

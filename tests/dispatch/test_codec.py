@@ -102,7 +102,7 @@ def test_the_wire_format() -> None:
          "CallReceived.received_at: missing"),
         (_received(priority=7), "priority", "CallReceived.priority: priority must be 1–4, got 7"),
         (_received(priority="1"), "priority", "CallReceived.priority: expected an integer, got '1'"),
-        (_received(at="2024-05-01T08:00:00"), "at", "CallReceived.at: expected a UTC offset"),
+        (_received(at="2024-05-01T08:00:00"), "at", "CallReceived.at: at must be tz-aware \\(UTC\\), got naive"),
         (_received(at="yesterday"), "at", "CallReceived.at: expected an ISO 8601 datetime, got 'yesterday'"),
         (_received(at=None), "at", "CallReceived.at: expected an ISO 8601 datetime string, got None"),
         (_received(location=[112.6]), "location", "CallReceived.location: expected \\[lon, lat\\]"),
