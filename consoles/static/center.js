@@ -8,7 +8,7 @@
 // destination is not chosen yet is shown as such.
 import { t, applyStatic, langButton, onLangChange, label } from "./common/i18n.js";
 import { loadMeta, signIn, toast, startClock, paintConnection, forgetToken } from "./common/api.js";
-import { duration, since, timerClass, lonlat, esc, hhmm, clock } from "./common/format.js";
+import { duration, since, timerClass, lonlat, esc, hhmm, clock, isoLocal } from "./common/format.js";
 
 const POLL_MS = 5000;
 const DETAIL_REFRESH_MS = 10000;
@@ -318,7 +318,7 @@ async function onButton(e) {
   }
   const button = e.target.closest("button[data-kind]");
   if (!button) return;
-  const at = new Date().toISOString();
+  const at = isoLocal();
   const call = button.dataset.call;
   try {
     if (button.dataset.kind === "center_acknowledged" && state.meta.features.acknowledge && state.role !== "dispatcher") {

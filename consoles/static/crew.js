@@ -1,10 +1,10 @@
 // The crew's phone page: the unit's assignment (address, route, ETA), status buttons that follow the
 // status machine, milestone buttons, and the phone's GPS sent every few seconds while it is open.
 import { t, applyStatic, langButton, onLangChange, label } from "./common/i18n.js";
-import { loadMeta, signIn, toast, paintConnection, forgetToken } from "./common/api.js";
+import { loadMeta, signIn, toast, paintConnection, forgetToken, ActionKey } from "./common/api.js";
 import { Live } from "./common/live.js";
 import { createMap, drawCounty, unitIcon, incidentIcon } from "./common/countymap.js";
-import { duration, distance, lonlat, esc, hhmm, clock } from "./common/format.js";
+import { duration, distance, lonlat, esc, hhmm, clock, isoLocal } from "./common/format.js";
 
 const GPS_SEND_MS = 5000;
 const ROUTE_REFRESH_MS = 15000;
@@ -27,6 +27,7 @@ const state = {
   mapReady: null,
   layers: { route: null, unit: null, call: null },
   fix: null, // latest geolocation fix not yet sent
+  fixKey: new ActionKey(), // a fix sent again after a network failure carries the same key
   sentAt: null,
   recorded: {}, // call id -> { kind: iso time } known recorded
   patient: null, // { callId, at, data } from GET /api/calls/{id}/patient
@@ -274,7 +275,7 @@ function renderMilestones(u) {
 async function recordMilestone(kind, extra = {}) {
   const u = unit();
   if (!u?.current_call) return;
-  const at = new Date(state.live.now()).toISOString();
+  const at = isoLocal(state.live.now());
   try {
     await state.api.post(`/api/calls/${encodeURIComponent(u.current_call)}/milestones`, { kind, at, ...extra });
     state.recorded[u.current_call] = { ...(state.recorded[u.current_call] || {}), [kind]: at };
@@ -302,7 +303,7 @@ async function uploadEcg() {
   try {
     // the service stores the file and records "ECG transmitted" itself (PDF, PNG or JPEG, <= 5 MiB)
     await state.api.request("POST", `/api/calls/${encodeURIComponent(u.current_call)}/ecg`, file);
-    const at = new Date(state.live.now()).toISOString();
+    const at = isoLocal(state.live.now());
     toast(t("crew.recorded", { what: label(state.meta.milestones.find((m) => m.kind === "ecg_transmitted")), time: clock(at) }), "ok");
     maybeFetchPatient(u, true);
   } catch (e) {
@@ -346,12 +347,12 @@ async function sendFix() {
   if (!pos) return;
   state.fix = null;
   const c = pos.coords;
-  const body = { lon: c.longitude, lat: c.latitude, timestamp: new Date(pos.timestamp).toISOString() };
+  const body = { lon: c.longitude, lat: c.latitude, timestamp: isoLocal(pos.timestamp) };
   if (Number.isFinite(c.accuracy)) body.accuracy_m = c.accuracy;
   if (Number.isFinite(c.speed)) body.speed_mps = c.speed;
   if (Number.isFinite(c.heading)) body.heading_deg = c.heading;
   try {
-    const answer = await state.api.post(`/api/units/${encodeURIComponent(state.unitId)}/positions`, body);
+    const answer = await state.api.post(`/api/units/${encodeURIComponent(state.unitId)}/positions`, body, { action: state.fixKey });
     if (answer?.rejected?.length) paintGps(t("gps.failed", { msg: answer.rejected.map((r) => r.reason).join(", ") }), "bad");
     else paintGps(t("gps.sent", { time: clock(), acc: Math.round(c.accuracy ?? 0) }), "ok");
   } catch (e) {

@@ -1,10 +1,10 @@
 // The dispatcher console: take a call (map click or gazetteer search), read the ranked units, send
 // one (or override with a reason), and watch calls, units, routes and ETAs live.
 import { t, applyStatic, langButton, onLangChange } from "./common/i18n.js";
-import { loadMeta, signIn, toast, startClock, paintConnection, forgetToken } from "./common/api.js";
+import { loadMeta, signIn, toast, startClock, paintConnection, forgetToken, ActionKey } from "./common/api.js";
 import { Live } from "./common/live.js";
 import { createMap, drawCounty, unitIcon, incidentIcon, pinIcon } from "./common/countymap.js";
-import { duration, distance, age, since, timerClass, lonlat, esc, hhmm, TZ } from "./common/format.js";
+import { duration, distance, age, since, timerClass, lonlat, esc, hhmm, isoLocal, todayAt } from "./common/format.js";
 
 const ROUTED = new Set(["dispatched", "en_route"]);
 const REACHED = new Set(["on_scene", "transporting", "at_hospital"]);
@@ -21,8 +21,11 @@ const state = {
   map: null,
   intake: { location: null, placeName: null, complaint: "chest_pain", priority: 1 },
   selectedCall: null,
-  recs: null, // { callId, list, unreachable }
-  overrideUnit: null,
+  recs: null, // { callId, list, unreachable, rankingId, notice }: the list shown
+  override: null, // { recs, unitId }: the list and unit the override dialog is for
+  // a retry of the same call or assignment after a network failure carries the same key
+  intakeKey: new ActionKey(),
+  assignKey: new ActionKey(),
   routes: new Map(), // unit id -> { callId, feature, eta_s, computedAt, fixAt, layer, busy }
   unitMarkers: new Map(),
   callMarkers: new Map(),
@@ -61,7 +64,7 @@ async function main() {
     buildIntake(true);
     buildLegend();
     if (state.live) paintConnection($("conn"), state.live.mode);
-    if (state.recs) showRecs(state.recs.callId, state.recs.list, state.recs.unreachable);
+    if (state.recs) showRecs(state.recs);
     renderAll();
   });
 
@@ -108,7 +111,9 @@ function buildIntake(repaint = false) {
   });
   $("clear").addEventListener("click", clearIntake);
   wireSearch();
-  $("override-go").addEventListener("click", () => assign(state.overrideUnit, $("override-reason").value.trim()));
+  $("override-go").addEventListener("click", () => {
+    if (state.override) assign(state.override.recs, state.override.unitId, $("override-reason").value.trim());
+  });
   $("override-cancel").addEventListener("click", closeOverride);
   $("override-reason").addEventListener("keydown", (e) => {
     if (e.key === "Enter") {
@@ -227,15 +232,6 @@ function wireSearch() {
   input.addEventListener("blur", () => setTimeout(close, 150));
 }
 
-function shanghaiTodayAt(hhmmText) {
-  // Asia/Shanghai has no daylight saving: UTC+08:00 all year.
-  const now = new Date(state.live.now());
-  const day = new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit" }).format(now);
-  let when = new Date(`${day}T${hhmmText}:00+08:00`);
-  if (when.getTime() > now.getTime() + 60000) when = new Date(when.getTime() - 86400000); // said "23:40" after midnight
-  return when.toISOString();
-}
-
 async function submitCall() {
   const { location: loc, complaint, priority, placeName } = state.intake;
   if (!loc) {
@@ -250,13 +246,13 @@ async function submitCall() {
   if (phone) body.caller_phone = phone;
   if (notes) body.notes = notes;
   if (placeName) body.place_name = placeName;
-  if (onset) body.symptom_onset = shanghaiTodayAt(onset);
+  if (onset) body.symptom_onset = isoLocal(todayAt(onset, state.live.now()));
   $("submit").disabled = true;
   try {
-    const data = await state.api.post("/api/calls", body);
+    const data = await state.api.post("/api/calls", body, { action: state.intakeKey });
     toast(t("intake.created", { id: data.id }), "ok");
     state.selectedCall = data.id;
-    showRecs(data.id, data.recommendations, []);
+    showRecs(ranking(data.id, data));
     await state.live.refresh();
   } catch (e) {
     toast(e.message, "error");
@@ -266,6 +262,7 @@ async function submitCall() {
 }
 
 function clearIntake() {
+  state.intakeKey.done();
   state.intake.location = null;
   state.intake.placeName = null;
   for (const id of ["search", "phone", "notes", "onset"]) $(id).value = "";
@@ -278,8 +275,14 @@ function clearIntake() {
 
 // -- recommendations ---------------------------------------------------------------------------
 
-function showRecs(callId, list, unreachable) {
-  state.recs = { callId, list, unreachable };
+/** A ranking the service answered ({recommendations, unreachable, ranking_id}); `notice`: an i18n key said above it. */
+function ranking(callId, answer, notice = null) {
+  return { callId, list: answer.recommendations, unreachable: answer.unreachable || [], rankingId: answer.ranking_id ?? null, notice };
+}
+
+function showRecs(recs) {
+  const { callId, list, unreachable, notice } = recs;
+  state.recs = recs;
   closeOverride();
   $("recs").classList.remove("hidden");
   $("recs-call").textContent = t("recs.for", { id: callId });
@@ -299,6 +302,8 @@ function showRecs(callId, list, unreachable) {
     })
     .join("");
   const note = $("recs-note");
+  $("recs-notice").textContent = notice ? t(notice) : "";
+  $("recs-notice").classList.toggle("hidden", notice == null);
   const notes = [];
   if (!list.length) notes.push(t("recs.none"));
   if (unreachable?.length) notes.push(t("recs.unreachable", { units: unreachable.join(", ") }));
@@ -314,8 +319,8 @@ function showRecs(callId, list, unreachable) {
     const button = e.target.closest("button[data-assign]");
     if (!button) return;
     const unitId = button.dataset.assign;
-    if (list.length && unitId === list[0].unit_id) assign(unitId, null);
-    else openOverride(unitId);
+    if (unitId === list[0]?.unit_id) assign(recs, unitId, null);
+    else openOverride(recs, unitId);
   };
   if (list.length) {
     previewRoute(list[0]);
@@ -337,42 +342,56 @@ function hideRecs() {
   closeOverride();
 }
 
-function openOverride(unitId) {
-  state.overrideUnit = unitId;
+function openOverride(recs, unitId) {
+  state.override = { recs, unitId };
   $("override").classList.remove("hidden");
   $("override-reason").value = "";
   $("override-reason").focus();
 }
 
 function closeOverride() {
-  state.overrideUnit = null;
+  state.override = null;
   $("override").classList.add("hidden");
 }
 
-async function assign(unitId, reason) {
-  if (!state.recs || !unitId) return;
-  const callId = state.recs.callId;
-  if (reason === "") {
+/**
+ * Send `unitId` from the list `recs` the dispatcher chose from: its ranking_id goes with it, and the
+ * override reason when the unit is not that list's first. When the service says the list is stale,
+ * show its new ranking and ask the dispatcher to choose again.
+ */
+async function assign(recs, unitId, reason) {
+  if (!recs || !unitId) return;
+  const callId = recs.callId;
+  const override = unitId !== recs.list[0]?.unit_id;
+  if (override && !reason) {
     toast(t("recs.reason"), "error");
     $("override-reason").focus();
     return;
   }
+  const body = { unit_id: unitId };
+  if (recs.rankingId != null) body.ranking_id = recs.rankingId;
+  if (override) body.reason = reason;
   try {
-    await state.api.post(`/api/calls/${encodeURIComponent(callId)}/assign`, reason ? { unit_id: unitId, reason } : { unit_id: unitId });
+    await state.api.post(`/api/calls/${encodeURIComponent(callId)}/assign`, body, { action: state.assignKey });
     toast(t("recs.assigned", { unit: unitId, id: callId }), "ok");
     hideRecs();
     clearIntake();
     await state.live.refresh();
     $("search").focus();
   } catch (e) {
-    toast(e.message, "error");
+    if (e.code === "ranking_stale") {
+      toast(t("recs.stale"), "error");
+      await rankAgain(callId, "recs.stale");
+    } else {
+      toast(e.message, "error");
+    }
   }
 }
 
-async function rankAgain(callId) {
+async function rankAgain(callId, notice = null) {
   try {
     const data = await state.api.get(`/api/calls/${encodeURIComponent(callId)}/recommendations`);
-    showRecs(callId, data.recommendations, data.unreachable);
+    showRecs(ranking(callId, data, notice));
   } catch (e) {
     toast(e.message, "error");
   }
@@ -675,7 +694,7 @@ function onKey(e) {
     e.preventDefault();
     submitCall();
   } else if (e.key === "Escape") {
-    if (state.overrideUnit) closeOverride();
+    if (state.override) closeOverride();
     else if (state.recs) hideRecs();
     else clearIntake();
   } else if (e.key === "?" && !typing(e.target)) {

@@ -1,6 +1,44 @@
 // The REST API with the page's bearer token, the sign-in form, and small page helpers.
 import { t, applyStatic, langButton } from "./i18n.js";
-import { clock } from "./format.js";
+import { clock, setTimeZone } from "./format.js";
+
+// Requests that change something carry an Idempotency-Key: the service applies a request sent
+// again under the same key (a retry after the answer was lost) once.
+const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** A new random key (RFC 4122 version 4); crypto.randomUUID exists only in secure contexts. */
+export function newKey() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * The Idempotency-Key of one user action that may be tried again: while its request got no answer
+ * (a network failure), sending the same request again reuses the key; once the service answered,
+ * or the request differs (other fields, another list), the next one gets a new key.
+ */
+export class ActionKey {
+  constructor() {
+    this.pending = null; // { method, path, payload, key } of the request left without an answer
+  }
+
+  /** The key for this request. */
+  keyFor(method, path, payload) {
+    const p = this.pending;
+    if (p && p.method === method && p.path === path && p.payload === payload) return p.key;
+    this.pending = { method, path, payload, key: newKey() };
+    return this.pending.key;
+  }
+
+  /** The action is over: the service answered, or the page gave it up. */
+  done() {
+    this.pending = null;
+  }
+}
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -15,7 +53,12 @@ export class Api {
     this.token = token;
   }
 
-  async request(method, path, body, { raw = false } = {}) {
+  /**
+   * Call the service. A POST, PUT, PATCH or DELETE carries an Idempotency-Key: `action`'s (an
+   * ActionKey, so that a retry of the same action sends the same key) or a new one. Nothing is
+   * retried here; a network failure is an ApiError with status 0 and code "network".
+   */
+  async request(method, path, body, { raw = false, action = null } = {}) {
     const headers = { Authorization: `Bearer ${this.token}` };
     let payload;
     if (body instanceof Blob) {
@@ -25,12 +68,14 @@ export class Api {
       headers["Content-Type"] = "application/json";
       payload = JSON.stringify(body);
     }
+    if (MUTATING.has(method)) headers["Idempotency-Key"] = action ? action.keyFor(method, path, payload) : newKey();
     let response;
     try {
       response = await fetch(path, { method, headers, body: payload, cache: "no-store" });
     } catch (e) {
       throw new ApiError(0, "network", `${method} ${path}: ${e.message}`);
     }
+    action?.done();
     if (raw) return response;
     const text = await response.text();
     let data = null;
@@ -49,16 +94,21 @@ export class Api {
     return this.request("GET", path);
   }
 
-  post(path, body = {}) {
-    return this.request("POST", path, body);
+  post(path, body = {}, options = {}) {
+    return this.request("POST", path, body, options);
   }
 }
 
-/** Fetch what the pages label and which optional endpoints exist (no token needed). */
+/**
+ * Fetch what the pages label and which optional endpoints exist (no token needed), and take the
+ * county's time zone from it for every time the page shows, reads or sends (format.js).
+ */
 export async function loadMeta() {
   const response = await fetch("/api/consoles/meta", { cache: "no-store" });
   if (!response.ok) throw new ApiError(response.status, "meta", `GET /api/consoles/meta: HTTP ${response.status}`);
-  return response.json();
+  const meta = await response.json();
+  setTimeZone(meta.timezone);
+  return meta;
 }
 
 const tokenKey = (page) => `ems.token.${page}`;
@@ -148,7 +198,7 @@ export function toast(text, kind = "") {
   setTimeout(() => el.remove(), kind === "error" ? 8000 : 4000);
 }
 
-/** Keep an element showing the Asia/Shanghai time. */
+/** Keep an element showing the time on the county's clock. */
 export function startClock(el) {
   const tick = () => {
     el.textContent = clock();
