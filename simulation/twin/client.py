@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import tomllib
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from simulation.twin.errors import TwinError, TwinHttpError
+
+log = logging.getLogger(__name__)
+
+#: Methods whose requests carry an Idempotency-Key: the service applies a request sent again under
+#: the same key (the answer was lost) once.
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Attempts of such a request when the connection fails before an answer (a pooled connection the
+#: service closed, a restart), each after NETWORK_RETRY_S times its number, all under one key.
+NETWORK_ATTEMPTS = 3
+NETWORK_RETRY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -72,13 +84,20 @@ class ServiceClient:
                       content_type: str | None = None) -> Any:
         """Call the service; return the JSON body (None when empty).
 
+        A POST, PUT, PATCH or DELETE is one action: it carries one new Idempotency-Key, and is sent
+        again under that key (up to NETWORK_ATTEMPTS in all) when the connection fails before an answer.
+
         Raises
         ------
         TwinHttpError
             The service answered 4xx or 5xx.
         TwinError
             Called outside `connect`.
+        aiohttp.ClientConnectionError
+            The connection failed on the last attempt.
         """
+        import aiohttp
+
         if self.session is None:
             raise TwinError(f"url: {self.url}: no HTTP session (requests are made inside ServiceClient.connect)")
         headers = {}
@@ -86,6 +105,21 @@ class ServiceClient:
             headers["Authorization"] = f"Bearer {token}"
         if content_type:
             headers["Content-Type"] = content_type
+        attempts = 1
+        if method in MUTATING:
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+            attempts = NETWORK_ATTEMPTS
+        for attempt in range(1, attempts):
+            try:
+                return await self._send(method, path, headers, json, data, params)
+            except aiohttp.ClientConnectionError as e:
+                log.info("twin: %s %s: %s; sending it again under the same key (attempt %d of %d)",
+                         method, path, e, attempt + 1, attempts)
+                await asyncio.sleep(NETWORK_RETRY_S * attempt)
+        return await self._send(method, path, headers, json, data, params)  # the last attempt fails loudly
+
+    async def _send(self, method: str, path: str, headers: dict[str, str], json: Any, data: bytes | None,
+                    params: Mapping[str, str] | None) -> Any:
         async with self.session.request(method, self.url.rstrip("/") + path, json=json, data=data,
                                         params=params, headers=headers) as response:
             body = await response.read()

@@ -145,9 +145,11 @@ class Dispatcher:
                 log.info("twin: call %s waits in the queue: no unit free", call_id)
                 return  # the service offers it to the next unit that comes free
             unit_id = options[0]["unit_id"]
+            chosen = {"unit_id": unit_id}
+            if recs.get("ranking_id") is not None:
+                chosen["ranking_id"] = recs["ranking_id"]  # the list the unit was chosen from
             try:
-                await self.client.request("POST", f"/api/calls/{call_id}/assign", self.token,
-                                          json={"unit_id": unit_id})
+                await self.client.request("POST", f"/api/calls/{call_id}/assign", self.token, json=chosen)
                 self.counts.calls_assigned += 1
                 log.info("twin: call %s: sent %s (ETA %.0f s)", call_id, unit_id, options[0]["eta_s"])
                 return
