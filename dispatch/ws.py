@@ -13,6 +13,10 @@ own sender task, so a stalled console never delays the others:
   arrive (500 fixes/s to 100 consoles would otherwise be 50,000 socket writes a second);
 - stale notices are coalesced per unit too, and replace the unit's waiting position.
 
+Messages are encoded once for all their clients; a client's `dispatch.ws_wire.Wire` frames and
+writes them, and bounds what waits below the hub so that a client closed for falling behind reads
+its 4008 close frame, with the seq to resync from, right after the last message written to it.
+
 What a client sees depends on its role (`Audience`). Other modules publish their own typed messages
 with `Hub.publish(message, audience)`.
 """
@@ -33,6 +37,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from dispatch.auth import Principal, Role, Tokens
 from dispatch.service import DispatchService
+from dispatch.ws_wire import Wire, open_wire
 
 log = logging.getLogger(__name__)
 
@@ -101,31 +106,27 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def text_frame(payload: bytes) -> bytes:
-    """Return a complete unmasked websocket text frame (RFC 6455 section 5.2) carrying ``payload``.
-
-    A server's frames are not masked, so one message is framed once and the same bytes are written
-    to every client it goes to.
-    """
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
-
-
-def message_frame(message: Mapping[str, Any]) -> bytes:
-    """Return a message as one text frame of orjson."""
-    return text_frame(orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS))
+def message_payload(message: Mapping[str, Any]) -> bytes:
+    """Return a message as the orjson text of one websocket message."""
+    return orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
 
 
 _POSITIONS_HEAD = b'{"type":"positions","positions":['
 
 
-def positions_frame(items: Iterable[bytes]) -> bytes:
-    """Return one ``positions`` text frame holding position objects already encoded as JSON."""
-    return text_frame(_POSITIONS_HEAD + b",".join(items) + b"]}")
+def positions_payload(items: Iterable[bytes]) -> bytes:
+    """Return one ``positions`` message holding position objects already encoded as JSON."""
+    return _POSITIONS_HEAD + b",".join(items) + b"]}"
+
+
+def resync_reason(text: str, since: int) -> str:
+    """Return a 4008 close reason: ``text``, then ``; reconnect with since=N``.
+
+    The reason of a close frame holds at most 123 bytes (RFC 6455 section 5.5); ``text`` is cut to
+    fit, the since never.
+    """
+    tail = f"; reconnect with since={since}"
+    return text.encode()[:123 - len(tail)].decode(errors="ignore") + tail
 
 
 #: Default interval between a client's ``positions`` frames (seconds): at most 20 a second, and a
@@ -133,26 +134,36 @@ def positions_frame(items: Iterable[bytes]) -> bytes:
 POSITION_INTERVAL_S = 0.05
 
 
-#: A client whose socket holds more than this many unsent bytes waits (and is timed by the watchdog).
-HIGH_WATER_BYTES = 256 * 1024
+#: A client with more than this many bytes written but not yet taken by its peer (in the transport
+#: and the kernel: `Wire.buffered_bytes`) waits, and is timed by the watchdog. Well under the
+#: kernel's fixed send buffer (`dispatch.ws_wire.SEND_BUFFER_BYTES`), so a close frame always fits.
+HIGH_WATER_BYTES = 128 * 1024
 #: Most bytes written to a socket in one go before the sender lets other tasks run.
 WRITE_CHUNK_BYTES = 64 * 1024
 
 
 class Client:
-    """One connected console: its queues and the task that sends them."""
+    """One connected console: its queues and the task that sends them.
 
-    def __init__(self, hub: Hub, ws: web.WebSocketResponse, who: Principal, transport: Any = None) -> None:
-        self.hub, self.ws, self.who, self.transport = hub, ws, who, transport
+    Falling behind (`offer` beyond ``max_events``, or no progress for ``send_timeout_s``) is a
+    decision taken at once: the queues are emptied and nothing more is queued; a write already
+    under way goes out whole, then a close frame with 4008 and ``since=`` the last event seq
+    written, then the connection is dropped, at most ``send_timeout_s`` after the decision.
+    """
+
+    def __init__(self, hub: Hub, ws: web.WebSocketResponse, who: Principal, wire: Wire | None = None) -> None:
+        self.hub, self.ws, self.who, self.wire = hub, ws, who, wire
         self.events: deque[tuple[int | None, bytes]] = deque()
         self.coalesced: dict[Any, bytes] = {}
         self.positions: dict[str, bytes] = {}   # unit id -> its latest position object (JSON)
         self.positions_due = False              # set by the hub's tick: send the positions now
         self.sees_all = who.role in DISPATCH_ROLES
         self.wake = asyncio.Event()
+        self.written = asyncio.Event()          # clear while a write is under way
+        self.written.set()
         self.state = ClientState.OPEN
         self.last_seq = 0          # the last event seq queued for this client (what since= should be)
-        self.sent_seq = 0          # the last event seq actually sent
+        self.sent_seq = 0          # the last event seq written
         self.close_reason = ""
         self._closing: asyncio.Task[None] | None = None
         self.sending_since: float | None = None
@@ -161,25 +172,24 @@ class Client:
     def depth(self) -> int:
         return len(self.events) + len(self.coalesced) + len(self.positions)
 
-    def offer(self, frame: bytes, seq: int | None = None) -> None:
+    def offer(self, payload: bytes, seq: int | None = None) -> None:
         """Queue a never-dropped message; close the client when its queue is full."""
         if self.state is not ClientState.OPEN:
             return
         if len(self.events) >= self.hub.max_events:
-            self._fail("behind", f"fell behind: more than {self.hub.max_events} events queued; "
-                                 f"reconnect with since={self.sent_seq}")
+            self._fail("behind", f"fell behind: more than {self.hub.max_events} events queued")
             return
-        self.events.append((seq, frame))
+        self.events.append((seq, payload))
         if seq is not None:
             self.last_seq = seq
         self.wake.set()
 
-    def offer_latest(self, key: Any, frame: bytes) -> None:
+    def offer_latest(self, key: Any, payload: bytes) -> None:
         """Queue a coalesced message: it replaces any waiting one with the same key."""
         if self.state is not ClientState.OPEN:
             return
         self.coalesced.pop(key, None)
-        self.coalesced[key] = frame
+        self.coalesced[key] = payload
         self.wake.set()
 
     def offer_position(self, unit_id: str, item: bytes) -> None:
@@ -193,31 +203,59 @@ class Client:
             self.coalesced.pop(("unit", unit_id), None)  # a waiting stale notice is superseded
         self.positions[unit_id] = item
 
-    def offer_unit_notice(self, unit_id: str, frame: bytes) -> None:
+    def offer_unit_notice(self, unit_id: str, payload: bytes) -> None:
         """Queue a unit's notice (``stale``) coalesced per unit; it replaces the unit's waiting position."""
         if self.state is not ClientState.OPEN:
             return
         self.positions.pop(unit_id, None)
-        self.offer_latest(("unit", unit_id), frame)
+        self.offer_latest(("unit", unit_id), payload)
 
-    def _fail(self, why: str, reason: str) -> None:
-        """Close with 4008 now, not when the sender (perhaps waiting on a full socket) gets round to it."""
-        self.state = ClientState.BEHIND
-        self.close_reason = reason
-        self.hub.metrics_closed(self, why)
+    def _stop(self, state: ClientState) -> None:
+        """Take nothing more and drop what waits: none of it is sent."""
+        self.state = state
+        self.events.clear()
+        self.coalesced.clear()
+        self.positions.clear()
+        self.positions_due = False
         self.wake.set()
-        self._closing = asyncio.get_running_loop().create_task(self.close(CLOSE_TOO_SLOW, reason))
+
+    def _fail(self, why: str, text: str) -> None:
+        """Close with 4008 now, not when the sender (perhaps waiting on a full socket) gets round to it."""
+        self._stop(ClientState.BEHIND)
+        self.hub.metrics_closed(self, why)
+        self._closing = asyncio.get_running_loop().create_task(self._drop(CLOSE_TOO_SLOW, text, resync=True))
+
+    def _take(self) -> list[bytes]:
+        """Take the next batch to write (about `WRITE_CHUNK_BYTES`), events first."""
+        batch: list[bytes] = []
+        size = 0
+        while self.events and size < WRITE_CHUNK_BYTES:
+            seq, payload = self.events.popleft()
+            batch.append(payload)
+            size += len(payload)
+            if seq is not None:
+                self.sent_seq = seq
+        while self.coalesced and size < WRITE_CHUNK_BYTES:
+            payload = self.coalesced.pop(next(iter(self.coalesced)))
+            batch.append(payload)
+            size += len(payload)
+        if self.positions_due and size < WRITE_CHUNK_BYTES:
+            # taken as late as possible: while the socket was full they kept coalescing
+            items, self.positions, self.positions_due = self.positions, {}, False
+            batch.append(positions_payload(items.values()))
+            self.hub.positions_sent.inc(amount=len(items))
+        return batch
 
     async def run(self) -> None:
         """Write queued messages until the socket closes; ping when idle."""
-        hub, transport = self.hub, self.transport
+        hub, wire = self.hub, self.wire
         loop = asyncio.get_running_loop()
         try:
-            while self.state is ClientState.OPEN and not self.ws.closed and not transport.is_closing():
+            while self.state is ClientState.OPEN and not wire.is_closing():
                 if self.positions_due and not self.positions:
                     self.positions_due = False
                 if self.events or self.coalesced or self.positions_due:
-                    if transport.get_write_buffer_size() > HIGH_WATER_BYTES:
+                    if wire.buffered_bytes() > HIGH_WATER_BYTES:
                         # the peer reads slowly: positions pile up coalesced, events count towards
                         # max_events, and the watchdog closes it if this lasts send_timeout_s
                         if self.sending_since is None:
@@ -225,33 +263,23 @@ class Client:
                         await asyncio.sleep(0.01)
                         continue
                     self.sending_since = None
-                    chunks, size = [], 0
-                    while self.events and size < WRITE_CHUNK_BYTES:
-                        seq, frame = self.events.popleft()
-                        chunks.append(frame)
-                        size += len(frame)
-                        if seq is not None:
-                            self.sent_seq = seq
-                    while self.coalesced and size < WRITE_CHUNK_BYTES:
-                        frame = self.coalesced.pop(next(iter(self.coalesced)))
-                        chunks.append(frame)
-                        size += len(frame)
-                    if self.positions_due and size < WRITE_CHUNK_BYTES:
-                        # taken as late as possible: while the socket was full they kept coalescing
-                        items, self.positions, self.positions_due = self.positions, {}, False
-                        chunks.append(positions_frame(items.values()))
-                        hub.positions_sent.inc(amount=len(items))
-                    transport.write(b"".join(chunks))
-                    hub.sent.inc(amount=len(chunks))
+                    batch = self._take()
+                    self.written.clear()
+                    try:
+                        await wire.write(batch)
+                    finally:
+                        self.written.set()
+                    hub.sent.inc(amount=len(batch))
                     await asyncio.sleep(0)  # one write per turn: other clients and requests go on
                     continue
                 self.wake.clear()
                 try:
-                    await asyncio.wait_for(self.wake.wait(), hub.ping_interval_s)
+                    async with asyncio.timeout(hub.ping_interval_s):  # no task per wait, as wait_for makes
+                        await self.wake.wait()
                 except TimeoutError:
                     # an idle client has everything up to the log's head that it may see
-                    self.offer_latest("ping", message_frame({"type": "ping", "server_time": now_iso(),
-                                                              "seq": hub.service.last_seq}))
+                    self.offer_latest("ping", message_payload({"type": "ping", "server_time": now_iso(),
+                                                                "seq": hub.service.last_seq}))
         finally:
             if self.state is ClientState.OPEN:
                 self.state = ClientState.CLOSED
@@ -260,17 +288,32 @@ class Client:
         """Close the client when it has been unable to take more data for the hub's send timeout."""
         if self.sending_since is not None and now - self.sending_since > self.hub.send_timeout_s \
                 and self.state is ClientState.OPEN:
-            self._fail("send_timeout", f"too slow: no progress for {self.hub.send_timeout_s:g} s; "
-                                       f"reconnect with since={self.sent_seq}")
+            self._fail("send_timeout", f"too slow: no progress for {self.hub.send_timeout_s:g} s")
 
     async def close(self, code: int, reason: str) -> None:
+        """Close with ``code`` and ``reason``: nothing waiting is sent; dropped within the send timeout."""
+        if self._closing is None:
+            self._stop(ClientState.CLOSED)
+            self._closing = asyncio.get_running_loop().create_task(self._drop(code, reason))
+        await self._closing
+
+    async def _drop(self, code: int, reason: str, resync: bool = False) -> None:
+        """Write the close frame after the write under way, then drop the connection (bounded)."""
         try:
-            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()[:123]), 2.0)
+            async with asyncio.timeout(self.hub.send_timeout_s):
+                await self.written.wait()  # a batch taken before the decision goes out whole
+                if resync:
+                    reason = resync_reason(reason, self.sent_seq)
+                self.close_reason = reason
+                await self.ws.close(code=code, message=reason.encode())
+                while self.wire.unwritten_bytes():  # the close frame waits for the kernel to take it
+                    await asyncio.sleep(0.01)
         except (TimeoutError, ConnectionError):
-            pass  # a stalled peer never reads the close frame; drop the connection
-        # A stalled peer never reads what is buffered, so a graceful close would wait forever.
-        if self.transport is not None:
-            self.transport.abort()
+            pass  # still not in the kernel: the peer never gets it, drop the connection regardless
+        finally:
+            # A stalled peer never reads what is buffered, so a graceful close could wait for ever;
+            # what the kernel holds (the close frame last) still goes out before the FIN.
+            self.wire.abort()
 
 
 class Hub:
@@ -287,11 +330,15 @@ class Hub:
     replay_events
         Recent events kept for ``since=N`` replays.
     ping_interval_s, send_timeout_s
-        Keepalive interval; longest one send may take before the client is closed as too slow.
+        Keepalive interval; longest one send may take before the client is closed as too slow,
+        and longest a client being closed is kept before its connection is dropped.
     position_interval_s
         How often `flush_positions` should run (the application's tick does it): the longest a
         position waits for its ``positions`` frame.
     """
+
+    #: Write to consoles with `RawWire` where its preconditions hold (else aiohttp's own send path).
+    raw_wire = True
 
     def __init__(self, service: DispatchService, unit_view: Callable[[str], dict[str, Any]], *,
                  max_events: int = 1000, replay_events: int = 5000, ping_interval_s: float = 15.0,
@@ -376,12 +423,12 @@ class Hub:
         audience = self.call_audience(call_id)
         audience = Audience(audience.calls, audience.units | ({unit_id} if unit_id else set()),
                             audience.hospitals)
-        frame = message_frame({"type": "event", "seq": seq, "event": event, "call": call, "unit": unit})
-        self.ring.append((seq, audience, frame))
+        payload = message_payload({"type": "event", "seq": seq, "event": event, "call": call, "unit": unit})
+        self.ring.append((seq, audience, payload))
         self.events_published.inc()
         for client in list(self.clients):
             if self.visible(client.who, audience):
-                client.offer(frame, seq)
+                client.offer(payload, seq)
 
     def publish(self, message: Mapping[str, Any], audience: Audience = DISPATCH_ONLY, *,
                 coalesce_key: Any = None) -> int:
@@ -393,14 +440,14 @@ class Hub:
         """
         if "type" not in message:
             raise ValueError(f"message must have a 'type', got keys {sorted(message)}")
-        frame = message_frame(message)
+        payload = message_payload(message)
         n = 0
         for client in list(self.clients):
             if self.visible(client.who, audience):
                 if coalesce_key is None:
-                    client.offer(frame)
+                    client.offer(payload)
                 else:
-                    client.offer_latest(coalesce_key, frame)
+                    client.offer_latest(coalesce_key, payload)
                 n += 1
         return n
 
@@ -429,24 +476,26 @@ class Hub:
     def flush_positions(self) -> int:
         """Send every client's waiting positions as one ``positions`` frame; return how many clients.
 
-        Run every ``position_interval_s`` by the application. A client with nothing else queued and
-        room in its socket gets the frame written here and now (no wake-up of its sender: the
-        write is in order with the sender's, which writes synchronously too); one with events
-        queued or a full socket has its sender send the positions after them, coalescing meanwhile.
+        Run every ``position_interval_s`` by the application. A client with nothing else queued,
+        room in its socket and a synchronous wire (`RawWire`) gets the frame written here and now
+        (no wake-up of its sender: the write is in order with the sender's, which never yields in
+        the middle of one); any other has its sender send the positions after what it has queued,
+        coalescing meanwhile.
         """
         n = 0
         for client in self.clients:
-            if not client.positions or client.state is not ClientState.OPEN or client.ws.closed:
+            if not client.positions or client.state is not ClientState.OPEN:
                 continue
             n += 1
-            transport = client.transport
-            if client.events or client.coalesced or client.positions_due or transport is None \
-                    or transport.is_closing() or transport.get_write_buffer_size() > HIGH_WATER_BYTES:
+            wire = client.wire
+            if client.events or client.coalesced or client.positions_due or not wire.synchronous \
+                    or not client.written.is_set() or wire.is_closing() \
+                    or wire.buffered_bytes() > HIGH_WATER_BYTES:
                 client.positions_due = True
                 client.wake.set()
                 continue
             items, client.positions = client.positions, {}
-            transport.write(positions_frame(items.values()))
+            wire.write_now([positions_payload(items.values())])
             self.sent.inc()
             self.positions_sent.inc(amount=len(items))
         return n
@@ -460,12 +509,12 @@ class Hub:
             return 0
         if message.get("type") == "position":
             return self.publish_position(unit_id, {k: v for k, v in message.items() if k != "type"})
-        frame = message_frame(message)
+        payload = message_payload(message)
         audience = self.unit_audience(unit_id)
         n = 0
         for client in list(self.clients):
             if self.visible(client.who, audience):
-                client.offer_unit_notice(unit_id, frame)
+                client.offer_unit_notice(unit_id, payload)
                 n += 1
         return n
 
@@ -483,24 +532,24 @@ class Hub:
         return {"type": "snapshot", "seq": self.service.last_seq, "calls": call_views, "units": unit_views,
                 "server_time": now_iso()}
 
-    def attach(self, ws: web.WebSocketResponse, who: Principal, since: int | None, transport: Any = None) -> Client:
+    def attach(self, ws: web.WebSocketResponse, who: Principal, since: int | None, wire: Wire | None = None) -> Client:
         """Register a client and queue its start: the missed events when replayable, else a snapshot.
 
         Synchronous on purpose: no event can slip between the snapshot (or replay) and the
         registration, so the stream has no gap and no duplicate.
         """
-        client = Client(self, ws, who, transport)
+        client = Client(self, ws, who, wire)
         head = self.service.last_seq
         replay = self._replay(since, head)
         if replay is None:
             snap = self.snapshot(who)
-            client.offer(message_frame(snap))
+            client.offer(message_payload(snap))
             client.last_seq = client.sent_seq = snap["seq"]
         else:
             client.last_seq = client.sent_seq = since or 0
-            for seq, audience, frame in replay:
+            for seq, audience, payload in replay:
                 if self.visible(who, audience):
-                    client.events.append((seq, frame))
+                    client.events.append((seq, payload))
                     client.last_seq = seq
             client.wake.set()
         self.clients.add(client)
@@ -553,7 +602,7 @@ class Hub:
         if since is False:
             await ws.close(code=CLOSE_BAD_MESSAGE, message=f"since: must be an integer >= 0, got {since_raw!r:.40}".encode())
             return ws
-        client = self.attach(ws, who, since, request.transport)  # type: ignore[arg-type]
+        client = self.attach(ws, who, since, open_wire(ws, request, raw=self.raw_wire))
         sender = asyncio.create_task(client.run())
         try:
             async for msg in ws:

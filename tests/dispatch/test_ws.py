@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from dispatch.auth import Principal, Role
 from dispatch.app import create_app
 from dispatch.runtime import RUNTIME
-from dispatch.ws import Audience, Client, positions_frame
+from dispatch.ws import Audience, Client, positions_payload, resync_reason
 from tests.dispatch.service_fixtures import TOKENS, auth, make_config
 
 CALL = {"location": {"lon": 112.121, "lat": 28.001}, "complaint": "trauma", "priority": 1}
@@ -200,6 +200,15 @@ def stalled_socket(port: int, token: str) -> socket.socket:
     return s
 
 
+async def until(condition, tries: int = 1000) -> bool:
+    """Return whether ``condition()`` came true, polling it every 10 ms up to ``tries`` times."""
+    for _ in range(tries):
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
 async def test_a_stalled_client_does_not_delay_a_fast_one_and_is_closed_4008(aiohttp_client, tmp_path):
     warnings.simplefilter("ignore")
     client = await aiohttp_client(create_app(ws_config(tmp_path, ws_max_events=20, ws_send_timeout_s=30.0)))
@@ -208,11 +217,7 @@ async def test_a_stalled_client_does_not_delay_a_fast_one_and_is_closed_4008(aio
     await receive(fast, "snapshot")
     stalled = stalled_socket(client.server.port, TOKENS["dispatcher"])
     try:
-        for _ in range(500):
-            if len(hub.clients) == 2:
-                break
-            await asyncio.sleep(0.01)
-        assert len(hub.clients) == 2
+        assert await until(lambda: len(hub.clients) == 2)
         blob = "x" * 20_000
         got: list[int] = []
 
@@ -226,11 +231,7 @@ async def test_a_stalled_client_does_not_delay_a_fast_one_and_is_closed_4008(aio
             await asyncio.sleep(0.002)
         await asyncio.wait_for(reader, 10)
         assert got == list(range(300))  # every one, in order, while the other one is stuck
-        for _ in range(500):
-            if len(hub.clients) == 1:
-                break
-            await asyncio.sleep(0.01)
-        assert len(hub.clients) == 1, [(c.state, c.depth) for c in hub.clients]
+        assert await until(lambda: len(hub.clients) == 1), [(c.state, c.depth) for c in hub.clients]
         assert hub.closed.get("behind") == 1
         call_id = await new_call(client)
         assert (await receive(fast, "event"))["event"]["call_id"] == call_id
@@ -318,8 +319,7 @@ def test_a_positions_frame_holds_the_latest_of_each_unit_once(ops):
         else:
             client.offer_position(unit_id, orjson.dumps({"unit_id": unit_id, "n": n}))
             expected[unit_id] = n
-    frame = positions_frame(client.positions.values())
-    payload = orjson.loads(frame[2:] if frame[1] < 126 else frame[4:])
+    payload = orjson.loads(positions_payload(client.positions.values()))
     assert payload["type"] == "positions"
     assert {p["unit_id"]: p["n"] for p in payload["positions"]} == expected
     assert len(payload["positions"]) == len(expected)
@@ -332,17 +332,84 @@ async def test_a_client_that_stops_reading_is_closed_after_the_send_timeout(aioh
     hub = client.server.app[RUNTIME].live.hub
     stalled = stalled_socket(client.server.port, TOKENS["dispatcher"])
     try:
-        for _ in range(500):
-            if hub.clients:
-                break
-            await asyncio.sleep(0.01)
+        assert await until(lambda: hub.clients)
         for i in range(300):  # 6 MB: more than the socket buffers and the high-water mark hold
             hub.publish({"type": "bulletin", "n": i, "text": "x" * 20_000})
             await asyncio.sleep(0)
-        for _ in range(500):
-            if not hub.clients:
-                break
-            await asyncio.sleep(0.01)
-        assert not hub.clients and hub.closed.get("send_timeout") == 1 and hub.closed.get("behind") == 0
+        assert await until(lambda: not hub.clients)
+        assert hub.closed.get("send_timeout") == 1 and hub.closed.get("behind") == 0
     finally:
         stalled.close()
+
+
+def read_to_end(sock: socket.socket, timeout_s: float = 10.0) -> bytes:
+    """Read what a socket holds until the peer's end of stream (or a reset, or ``timeout_s`` of silence)."""
+    sock.settimeout(timeout_s)
+    data = bytearray()
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return bytes(data)
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Return the (opcode, payload) of every complete server frame after the HTTP upgrade answer."""
+    pos = data.index(b"\r\n\r\n") + 4
+    frames = []
+    while len(data) - pos >= 2:
+        opcode, n, head = data[pos] & 0x0F, data[pos + 1] & 0x7F, 2
+        if n == 126:
+            n, head = int.from_bytes(data[pos + 2:pos + 4], "big"), 4
+        elif n == 127:
+            n, head = int.from_bytes(data[pos + 2:pos + 10], "big"), 10
+        if len(data) - pos < head + n:
+            break
+        frames.append((opcode, data[pos + head:pos + head + n]))
+        pos += head + n
+    return frames
+
+
+@pytest.mark.parametrize("raw_wire", [True, False], ids=["raw", "aiohttp"])
+@pytest.mark.parametrize(("why", "live"), [("behind", {"ws_max_events": 20, "ws_send_timeout_s": 2.0}),
+                                           ("send_timeout", {"ws_max_events": 100_000, "ws_send_timeout_s": 0.3})])
+async def test_a_console_that_falls_behind_reads_4008_and_its_seq_before_the_drop(aiohttp_client, tmp_path,
+                                                                                  raw_wire, why, live):
+    """A reader that stops, then reads what it was sent once the server has given up on it: the
+    events up to the decision, then the close frame with 4008 and the seq to resync from."""
+    warnings.simplefilter("ignore")
+    client = await aiohttp_client(create_app(ws_config(tmp_path, **live)))
+    hub = client.server.app[RUNTIME].live.hub
+    hub.raw_wire = raw_wire
+    stalled = stalled_socket(client.server.port, TOKENS["dispatcher"])
+    try:
+        assert await until(lambda: hub.clients)
+        console = next(iter(hub.clients))
+        blob = "x" * 20_000
+        for i in range(300):  # calls (events with a seq) between big bulletins, until it is too far behind
+            await new_call(client)
+            hub.publish({"type": "bulletin", "n": i, "text": blob})
+            await asyncio.sleep(0)
+            if hub.closed.get(why):
+                break
+        assert hub.closed.get(why) == 1
+        later = {await new_call(client) for _ in range(3)}  # after the decision: never sent
+        assert await until(lambda: console not in hub.clients)  # the server gave up on it; now it reads
+        frames = server_frames(await asyncio.to_thread(read_to_end, stalled))
+    finally:
+        stalled.close()
+    opcode, payload = frames[-1]
+    assert opcode == 0x8, [op for op, _ in frames[-3:]]
+    code, reason = int.from_bytes(payload[:2], "big"), payload[2:].decode()
+    messages = [orjson.loads(p) for op, p in frames[:-1]]
+    seqs = [m["seq"] for m in messages if m["type"] == "event"]
+    assert code == 4008 and reason.endswith(f"since={seqs[-1]}"), (code, reason, seqs[-3:])
+    assert seqs == list(range(seqs[0], seqs[-1] + 1))
+    assert not later & {m["event"]["call_id"] for m in messages if m["type"] == "event"}
+
+
+def test_a_4008_reason_keeps_its_since_within_the_123_bytes_of_a_close_frame():
+    reason = resync_reason("fell behind: " + "\u6162" * 100, 123456789)
+    assert len(reason.encode()) <= 123 and reason.startswith("fell behind: ")
+    assert reason.endswith("; reconnect with since=123456789")
