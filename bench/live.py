@@ -16,17 +16,13 @@ The service runs in its own process (``serve``, SQLite in a temporary directory,
   fixes are paced by its Lua script and each is stamped, as its timestamp, with the wall-clock
   millisecond it is sent; with the Python poster (in this process) the send time is noted just
   before each request. p50/p99 from send to receipt over every (fix, console) delivery.
-  Goal p99 <= 100 ms. ``--ws-wire compare`` runs it on a fresh service per way of writing to the
-  consoles (frames built by dispatch/ws_wire.py, or aiohttp's own send path), alternately
-  ``--rounds`` times, and prints aiohttp's path as a ratio of the raw one (median p99, deliveries,
-  service CPU).
+  Goal p99 <= 100 ms.
 - ``soak`` (by hand, not in CI): 500 units at 1 Hz plus 1 call/s (each assigned, then closed) for
   ``--minutes`` (10); reports events lost at the consoles (goal 0), consoles that saw events out of
   order, and the service's memory (RSS) at start and end.
 
 Usage: .venv/bin/python bench/live.py [throughput|latency|soak|all] [--seconds 10] [--load auto|wrk|python]
        [--intake both|osmand|json50] [--consoles 100] [--minutes 10] [--soak-consoles 20]
-       [--ws-wire raw|aiohttp|compare] [--rounds 2]
        [--profile FILE] (cProfile of the service process, written when it stops)
 """
 
@@ -83,9 +79,6 @@ def serve(args: argparse.Namespace) -> None:
     config["service"].update({"data_dir": str(data), "token_file": str(data / "tokens.toml"), "db": "",
                               "allow_outside": True})
     config["live"]["ws_ping_interval_s"] = 15.0
-    from dispatch.ws import Hub
-
-    Hub.raw_wire = args.ws_wire != "aiohttp"  # this process's hub: frames built by dispatch.ws_wire or aiohttp
 
     def fleet(layout: Any) -> list[UnitSpec]:
         stations = [(ls.station.id, (ls.station.lon, ls.station.lat)) for ls in layout.stations]
@@ -143,8 +136,7 @@ def process_cpu_s(pid: int, which: str = "both") -> float:
 class Server:
     """The service in a child process (``bare``: the baseline, `serve_bare`, instead)."""
 
-    def __init__(self, units: int, county: str, profile: str | None = None, bare: bool = False,
-                 ws_wire: str = "raw") -> None:
+    def __init__(self, units: int, county: str, profile: str | None = None, bare: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="ems-bench-"))
         if county == "tiny" and not bare:
             county = str(Path(shutil.copytree(TINY, self.dir / "county",
@@ -155,7 +147,7 @@ class Server:
         self.token = secrets.token_urlsafe(16)
         self.units = [f"u{i:04d}" for i in range(units)]
         command = [sys.executable, __file__, "serve", "--port", str(self.port), "--data-dir", str(self.dir),
-                   "--units", str(units), "--county", county, "--token", self.token, "--ws-wire", ws_wire]
+                   "--units", str(units), "--county", county, "--token", self.token]
         if bare:
             command = [sys.executable, __file__, "serve-bare", "--port", str(self.port)]
         if profile:
@@ -714,41 +706,6 @@ async def soak(server: Server, minutes: float, consoles: int = 20) -> dict[str, 
             "rss_start_mb": rss_start, "rss_end_mb": rss_end, "rss_by_minute_mb": rss}
 
 
-def latency_line(r: dict[str, float], label: str = "latency") -> str:
-    return (f"{label}: {r['fixes']:.0f} OsmAnd fixes at {r['rate']:.0f}/s ({r['poster']}) to {r['consoles']} "
-            f"consoles (light asyncio readers, all in one second process): p50 {r['p50_ms']:.1f} ms, p99 "
-            f"{r['p99_ms']:.1f} ms, max {r['max_ms']:.0f} ms over {r['deliveries']}/{r['expected']} "
-            f"deliveries (the rest coalesced) in {r['frames']} frames ({r['frames_per_console_s']:.1f}/s "
-            f"per console); {r['closed']} consoles closed; the POSTs answered in p50 {r['http_p50_ms']:.1f} "
-            f"ms, p99 {r['http_p99_ms']:.1f} ms; CPU: service {r['server_cpu']:.2f} cores, consoles "
-            f"{r['console_cpu']:.2f}, poster {r['poster_cpu']:.2f}. Goal p99 <= 100 ms")
-
-
-def compare_wires(args: argparse.Namespace, load: str) -> None:
-    """Run the latency run on a fresh service per wire (raw frames, aiohttp's send path), alternately."""
-    runs: dict[str, list[dict[str, float]]] = {"raw": [], "aiohttp": []}
-    for k in range(args.rounds):
-        for wire in ("raw", "aiohttp") if k % 2 == 0 else ("aiohttp", "raw"):
-            server = Server(args.units or 500, args.county, ws_wire=wire)
-            try:
-                r = asyncio.run(latency(server, args.seconds, rate=args.rate, consoles=args.consoles, load=load))
-            finally:
-                server.stop()
-            runs[wire].append(r)
-            print(latency_line(r, f"latency, wire {wire}, round {k + 1}"), flush=True)
-    summary = {wire: {"p99_ms": statistics.median(r["p99_ms"] for r in rs),
-                      "delivered": sum(r["deliveries"] for r in rs) / sum(r["expected"] for r in rs),
-                      "deliveries": sum(r["deliveries"] for r in rs),
-                      "service_cores": statistics.mean(r["server_cpu"] for r in rs)} for wire, rs in runs.items()}
-    raw, sent = summary["raw"], summary["aiohttp"]
-    print(f"wires over {args.rounds} rounds each: raw p99 {raw['p99_ms']:.1f} ms (median), {raw['deliveries']} "
-          f"deliveries ({raw['delivered']:.1%} of fix x console), service {raw['service_cores']:.2f} cores; "
-          f"aiohttp's send path p99 {sent['p99_ms']:.1f} ms, {sent['deliveries']} deliveries "
-          f"({sent['delivered']:.1%}), service {sent['service_cores']:.2f} cores -> aiohttp/raw: p99 "
-          f"{sent['p99_ms'] / raw['p99_ms']:.2f}x, deliveries {sent['deliveries'] / raw['deliveries']:.3f}x, "
-          f"CPU {sent['service_cores'] / raw['service_cores']:.2f}x", flush=True)
-
-
 # -- main ---------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -761,10 +718,6 @@ def main() -> None:
     p.add_argument("--consoles", type=int, default=100, help="websocket consoles in the latency run")
     p.add_argument("--soak-consoles", type=int, default=20, help="websocket consoles in the soak")
     p.add_argument("--rate", type=float, default=500.0, help="fixes per second in the latency run")
-    p.add_argument("--ws-wire", choices=["raw", "aiohttp", "compare"], default="raw",
-                   help="how the service writes to consoles: frames built by dispatch.ws_wire (raw) or "
-                        "aiohttp's own send path; compare: the latency run on each, alternately, --rounds times")
-    p.add_argument("--rounds", type=int, default=2, help="latency runs per wire with --ws-wire compare")
     p.add_argument("--load", choices=["auto", "wrk", "python"], default="auto",
                    help="throughput load generator: wrk (apt-get install -y wrk) or Python aiohttp; "
                         "auto takes wrk when installed")
@@ -818,11 +771,15 @@ def main() -> None:
                       f"{base['per_s']:.0f} requests/s, {base['us_per_request']:.0f} us of CPU each -> the service "
                       f"takes {r['osmand']['fixes_per_s'] / base['per_s']:.2f}x the bare rate, "
                       f"{r['osmand']['us_per_fix'] / base['us_per_request']:.2f}x its CPU a request", flush=True)
-        if args.mode in ("all", "latency") and args.ws_wire == "compare":
-            compare_wires(args, load)
-        elif args.mode in ("all", "latency"):
+        if args.mode in ("all", "latency"):
             r = asyncio.run(latency(server, args.seconds, rate=args.rate, consoles=args.consoles, load=load))
-            print(latency_line(r), flush=True)
+            print(f"latency: {r['fixes']:.0f} OsmAnd fixes at {r['rate']:.0f}/s ({r['poster']}) to {r['consoles']} "
+                  f"consoles (light asyncio readers, all in one second process): p50 {r['p50_ms']:.1f} ms, p99 "
+                  f"{r['p99_ms']:.1f} ms, max {r['max_ms']:.0f} ms over {r['deliveries']}/{r['expected']} "
+                  f"deliveries (the rest coalesced) in {r['frames']} frames ({r['frames_per_console_s']:.1f}/s "
+                  f"per console); {r['closed']} consoles closed; the POSTs answered in p50 {r['http_p50_ms']:.1f} "
+                  f"ms, p99 {r['http_p99_ms']:.1f} ms; CPU: service {r['server_cpu']:.2f} cores, consoles "
+                  f"{r['console_cpu']:.2f}, poster {r['poster_cpu']:.2f}. Goal p99 <= 100 ms", flush=True)
         if args.mode == "soak":
             r = asyncio.run(soak(server, args.minutes, args.soak_consoles))
             print(f"soak {args.minutes:g} min: {r['calls']} calls ({r['refused']} refused), {r['events']} events, "

@@ -13,9 +13,9 @@ own sender task, so a stalled console never delays the others:
   arrive (500 fixes/s to 100 consoles would otherwise be 50,000 socket writes a second);
 - stale notices are coalesced per unit too, and replace the unit's waiting position.
 
-Messages are encoded once for all their clients; a client's `dispatch.ws_wire.Wire` frames and
-writes them, and bounds what waits below the hub so that a client closed for falling behind reads
-its 4008 close frame, with the seq to resync from, right after the last message written to it.
+Messages are encoded once for all their clients and sent through aiohttp; a client's
+`dispatch.ws_wire.Wire` bounds what waits below the hub so that a client closed for falling behind
+reads its 4008 close frame, with the seq to resync from, right after the last message written.
 
 What a client sees depends on its role (`Audience`). Other modules publish their own typed messages
 with `Hub.publish(message, audience)`.
@@ -37,7 +37,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from dispatch.auth import Principal, Role, Tokens
 from dispatch.service import DispatchService
-from dispatch.ws_wire import Wire, open_wire
+from dispatch.ws_wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -337,9 +337,6 @@ class Hub:
         position waits for its ``positions`` frame.
     """
 
-    #: Write to consoles with `RawWire` where its preconditions hold (else aiohttp's own send path).
-    raw_wire = True
-
     def __init__(self, service: DispatchService, unit_view: Callable[[str], dict[str, Any]], *,
                  max_events: int = 1000, replay_events: int = 5000, ping_interval_s: float = 15.0,
                  send_timeout_s: float = 10.0, auth_timeout_s: float = 5.0,
@@ -476,28 +473,15 @@ class Hub:
     def flush_positions(self) -> int:
         """Send every client's waiting positions as one ``positions`` frame; return how many clients.
 
-        Run every ``position_interval_s`` by the application. A client with nothing else queued,
-        room in its socket and a synchronous wire (`RawWire`) gets the frame written here and now
-        (no wake-up of its sender: the write is in order with the sender's, which never yields in
-        the middle of one); any other has its sender send the positions after what it has queued,
-        coalescing meanwhile.
+        Run every ``position_interval_s`` by the application. Each client's sender sends them
+        after what it has queued; while its socket is full they keep coalescing.
         """
         n = 0
         for client in self.clients:
-            if not client.positions or client.state is not ClientState.OPEN:
-                continue
-            n += 1
-            wire = client.wire
-            if client.events or client.coalesced or client.positions_due or not wire.synchronous \
-                    or not client.written.is_set() or wire.is_closing() \
-                    or wire.buffered_bytes() > HIGH_WATER_BYTES:
+            if client.positions and client.state is ClientState.OPEN:
                 client.positions_due = True
                 client.wake.set()
-                continue
-            items, client.positions = client.positions, {}
-            wire.write_now([positions_payload(items.values())])
-            self.sent.inc()
-            self.positions_sent.inc(amount=len(items))
+                n += 1
         return n
 
     def publish_unit(self, unit_id: str, message: Mapping[str, Any]) -> int:
@@ -602,7 +586,7 @@ class Hub:
         if since is False:
             await ws.close(code=CLOSE_BAD_MESSAGE, message=f"since: must be an integer >= 0, got {since_raw!r:.40}".encode())
             return ws
-        client = self.attach(ws, who, since, open_wire(ws, request, raw=self.raw_wire))
+        client = self.attach(ws, who, since, Wire(ws, request.transport))
         sender = asyncio.create_task(client.run())
         try:
             async for msg in ws:

@@ -371,17 +371,15 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
     return frames
 
 
-@pytest.mark.parametrize("raw_wire", [True, False], ids=["raw", "aiohttp"])
 @pytest.mark.parametrize(("why", "live"), [("behind", {"ws_max_events": 20, "ws_send_timeout_s": 2.0}),
                                            ("send_timeout", {"ws_max_events": 100_000, "ws_send_timeout_s": 0.3})])
-async def test_a_console_that_falls_behind_reads_4008_and_its_seq_before_the_drop(aiohttp_client, tmp_path,
-                                                                                  raw_wire, why, live):
+async def test_a_console_that_falls_behind_reads_4008_and_its_seq_before_the_drop(aiohttp_client, tmp_path, why,
+                                                                                  live):
     """A reader that stops, then reads what it was sent once the server has given up on it: the
     events up to the decision, then the close frame with 4008 and the seq to resync from."""
     warnings.simplefilter("ignore")
     client = await aiohttp_client(create_app(ws_config(tmp_path, **live)))
     hub = client.server.app[RUNTIME].live.hub
-    hub.raw_wire = raw_wire
     stalled = stalled_socket(client.server.port, TOKENS["dispatcher"])
     try:
         assert await until(lambda: hub.clients)

@@ -1,11 +1,12 @@
-"""The websocket wire (dispatch/ws_wire.py) against aiohttp on a real socket: what `RawWire` relies on
-(the transport after ``prepare`` is the connection's, frames written to it are read by real clients
-as the exact messages, aiohttp writes its own frames to the same transport in order), when
-aiohttp's own send path is chosen instead, and the room kept in the kernel for a close frame."""
+"""The websocket wire (dispatch/ws_wire.py) against aiohttp on a real socket: what it relies on
+(after ``prepare`` the request's transport is the connection's socket, and aiohttp's send path
+writes to it at once, so what waits is counted), the messages real clients read, the room kept in
+the kernel for a close frame, and the pinned aiohttp range."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import sys
 import tomllib
@@ -17,29 +18,24 @@ from aiohttp import web
 from websockets.asyncio.client import connect as websockets_connect
 
 from dispatch.ws import HIGH_WATER_BYTES
-from dispatch.ws_wire import RAW_AIOHTTP, RawWire, SendWire, aiohttp_version, open_wire, raw_refusal
+from dispatch.ws_wire import Wire
 
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Every head length of RFC 6455 (7-bit, 16-bit, 64-bit), with text that is not ASCII.
 PAYLOADS = [b"", b'{"type":"ping"}', ("\u5b81\u4e61" * 20 + "\u5b81ok").encode(), b"a" * 126, b"b" * 65535,
             b"c" * 65536, ('{"text":"' + "\u6025\u6551" * 40_000 + '"}').encode()]
-AFTER = "written by aiohttp after the raw frames"
 
 
-def app_writing(payloads: list[bytes], *, compress: bool = False, raw: bool = True) -> tuple[web.Application, dict]:
-    """Return an application whose ``/ws`` writes ``payloads`` through `open_wire`, then AFTER with aiohttp."""
+def app_writing(payloads: list[bytes]) -> tuple[web.Application, dict]:
+    """Return an application whose ``/ws`` sends ``payloads`` through a `Wire`, as the hub's do."""
     seen: dict = {}
 
     async def handle(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=compress)
+        ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
-        sock = request.transport.get_extra_info("socket")
-        seen.update(peer=sock.getpeername(), transport=request.transport, compress=ws.compress)
-        wire = open_wire(ws, request, raw=raw)
-        seen["wire"] = type(wire)
-        await wire.write(payloads)
-        await ws.send_str(AFTER)
+        seen.update(peer=request.transport.get_extra_info("socket").getpeername(), compress=ws.compress)
+        await Wire(ws, request.transport).write(payloads)
         await ws.receive()  # the client's close
         return ws
 
@@ -60,8 +56,8 @@ async def read_aiohttp(url: str, n: int, compress: bool) -> tuple[list[str], tup
 
 
 async def read_websockets(url: str, n: int, compress: bool) -> tuple[list[str], tuple]:
-    async with websockets_connect(url.replace("http://", "ws://", 1), compression="deflate" if compress else None, proxy=None,
-                                  max_size=None) as ws:
+    async with websockets_connect(url.replace("http://", "ws://", 1), compression="deflate" if compress else None,
+                                  proxy=None, max_size=None) as ws:
         got = []
         for _ in range(n):
             message = await asyncio.wait_for(ws.recv(), 10)
@@ -75,69 +71,19 @@ READERS = {"aiohttp": read_aiohttp, "websockets": read_websockets}
 
 @pytest.mark.parametrize("reader", sorted(READERS))
 @pytest.mark.parametrize("client_offers_compression", [False, True])
-async def test_raw_frames_reach_real_clients_as_the_exact_messages(aiohttp_server, reader,
-                                                                   client_offers_compression):
+async def test_real_clients_read_the_exact_messages_on_the_connections_own_socket(aiohttp_server, reader,
+                                                                                  client_offers_compression):
     app, seen = app_writing(PAYLOADS)
     server = await aiohttp_server(app)
-    got, local = await READERS[reader](str(server.make_url("/ws")), len(PAYLOADS) + 1, client_offers_compression)
-    assert seen["compress"] == 0 and seen["wire"] is RawWire  # the hub's sockets never negotiate it
+    got, local = await READERS[reader](str(server.make_url("/ws")), len(PAYLOADS), client_offers_compression)
+    assert got == [p.decode() for p in PAYLOADS]
+    assert seen["compress"] == 0  # the hub's sockets never negotiate it, whatever the client offers
     # after prepare(), request.transport is the transport of this very connection's socket
     assert seen["peer"][:2] == local[:2]
-    assert got == [p.decode() for p in PAYLOADS] + [AFTER]  # aiohttp's own frame comes after, in order
-
-
-@pytest.mark.parametrize("reader", sorted(READERS))
-async def test_compression_negotiated_takes_aiohttps_send_path(aiohttp_server, reader):
-    app, seen = app_writing(PAYLOADS, compress=True)
-    server = await aiohttp_server(app)
-    got, _ = await READERS[reader](str(server.make_url("/ws")), len(PAYLOADS) + 1, True)
-    assert seen["compress"] and seen["wire"] is SendWire
-    assert got == [p.decode() for p in PAYLOADS] + [AFTER]
-
-
-async def test_the_send_path_when_asked_for(aiohttp_server):
-    app, seen = app_writing(PAYLOADS[:3], raw=False)
-    server = await aiohttp_server(app)
-    got, _ = await read_aiohttp(str(server.make_url("/ws")), 4, False)
-    assert seen["wire"] is SendWire and got == [p.decode() for p in PAYLOADS[:3]] + [AFTER]
-
-
-async def test_raw_is_refused_outside_the_pinned_aiohttp_range_and_without_a_transport(aiohttp_server):
-    refusals: dict = {}
-
-    async def handle(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=False)
-        await ws.prepare(request)
-        refusals["now"] = raw_refusal(ws, request.transport)
-        refusals["4.0"] = raw_refusal(ws, request.transport, (4, 0))
-        refusals["3.10"] = raw_refusal(ws, request.transport, (3, 10))
-        refusals["none"] = raw_refusal(ws, None)
-        await ws.close()
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/ws", handle)
-    server = await aiohttp_server(app)
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(server.make_url("/ws")) as ws:
-            await ws.receive()
-    assert refusals["now"] is None
-    assert "aiohttp 4.0 is outside" in refusals["4.0"] and "aiohttp 3.10 is outside" in refusals["3.10"]
-    assert refusals["none"] == "no open transport"
-
-
-def test_pyproject_pins_aiohttp_to_the_raw_range():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    (line,) = [d for d in deps if d.startswith("aiohttp")]
-    low, high = RAW_AIOHTTP
-    assert line == f"aiohttp>={low[0]}.{low[1]},<{high[0]}", line
-    assert low <= aiohttp_version() < high
-    assert aiohttp_version("3.14.5") == (3, 14) and aiohttp_version("4.0.0a1") == (4, 0)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the kernel's send queue is read with Linux TIOCOUTQ")
-@pytest.mark.parametrize("raw", [True, False])
-async def test_a_stalled_peer_leaves_room_in_the_kernel_for_the_close_frame(aiohttp_server, raw):
+async def test_a_stalled_peer_leaves_room_in_the_kernel_for_the_close_frame(aiohttp_server):
     """Writing while buffered_bytes() is under the hub's high-water mark, as the hub's sender does,
     never leaves bytes in the transport: the close frame goes to the kernel at once."""
     seen: dict = {}
@@ -146,7 +92,7 @@ async def test_a_stalled_peer_leaves_room_in_the_kernel_for_the_close_frame(aioh
     async def handle(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
-        wire = open_wire(ws, request, raw=raw)
+        wire = Wire(ws, request.transport)
         for _ in range(500):
             if wire.buffered_bytes() > HIGH_WATER_BYTES:
                 break
@@ -178,3 +124,13 @@ async def test_a_stalled_peer_leaves_room_in_the_kernel_for_the_close_frame(aioh
     assert seen["buffered"] > HIGH_WATER_BYTES and seen["unwritten"] == 0, seen
     assert seen["unwritten_after_close"] == 0, seen
 
+
+def test_pyproject_pins_the_aiohttp_range_this_is_tested_in():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    (line,) = [d for d in deps if d.startswith("aiohttp")]
+    pin = re.fullmatch(r"aiohttp>=(\d+)\.(\d+),<(\d+)", line)
+    assert pin, line
+    low, high = (int(pin[1]), int(pin[2])), (int(pin[3]), 0)
+    installed = tuple(int(x) for x in re.findall(r"\d+", aiohttp.__version__)[:2])
+    # 3.11 added WebSocketResponse.send_frame; the tests above pin the rest on the installed version
+    assert low == (3, 11) and high == (4, 0) and low <= installed < high, (line, aiohttp.__version__)
