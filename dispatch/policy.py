@@ -9,6 +9,13 @@ Its arrival estimate is ``eta_s = turnout_s[status] + travel_s`` (``dispatch.tur
 from ONE call of ``router.eta_to``, all candidates as sources). Units the router cannot reach
 within ``routing.max_eta_s`` are left out and counted in `Ranking.unreachable`.
 
+A position that cannot be routed never stops the ranking (a fault is a value): a mobile or
+returning unit with no fix, a stale fix, a fix that is not a WGS84 point, or a fix the router
+refuses (farther than ``routing.max_snap_distance_m`` from a road, outside the county) is timed
+from its station instead; a unit whose station the router refuses is left out. Each such unit is
+listed in `Ranking.unroutable` with a code (`UnroutableReason`) and a sentence for the dispatcher.
+A refused fix costs one more ``eta_to`` call (the router refuses a point before it searches).
+
 Capability matching by priority (`PREFERRED_CAPABILITY`):
 
 - priority 1 (life-threatening) prefers ALS: an ALS unit whose ``eta_s`` is within
@@ -36,6 +43,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Protocol, Sequence, overload
 
@@ -50,6 +58,7 @@ from dispatch.model import (
     UnitStatus,
     check_utc,
 )
+from ems.errors import EmsError
 
 __all__ = [
     "PREFERRED_CAPABILITY",
@@ -60,6 +69,8 @@ __all__ = [
     "Recommendation",
     "RouteLike",
     "RouterLike",
+    "Unroutable",
+    "UnroutableReason",
     "call_for_freed_unit",
     "candidates_for",
     "choose_unit_for_freed",
@@ -100,7 +111,13 @@ class RouteLike(Protocol):
 
 
 class RouterLike(Protocol):
-    """Anything that times many sources to one target and draws a route (``routing.engine.Router``)."""
+    """Anything that times many sources to one target and draws a route (``routing.engine.Router``).
+
+    When ``eta_to`` refuses a point it raises an `EmsError` naming it in ``lon`` and ``lat``
+    attributes (``routing.errors.SnapError``, with ``distance_m``, how far off the network the
+    point is): the policy then times that unit from its station, or leaves it out. Any other error
+    (the call's own location refused, a bad hour) is raised.
+    """
 
     def eta_to(
         self, target: Point, sources: Sequence[Point], *, max_eta_s: float | None = None, hour: int | None = None
@@ -239,16 +256,61 @@ class Recommendation:
     route: RouteLike | None = None
 
 
+class UnroutableReason(str, Enum):
+    """Why a unit was not timed from where the ranking rule would time it (see `Unroutable`)."""
+
+    GPS_MISSING = "gps_missing"            # mobile or returning, and no fix yet: from its station
+    GPS_STALE = "gps_stale"                # its last fix is older than gps.stale_after_s: from its station
+    GPS_INVALID = "gps_invalid"            # its last fix is not a finite WGS84 (lon, lat): from its station
+    GPS_OFF_ROAD = "gps_off_road"          # the router refused its last fix: from its station
+    STATION_OFF_ROAD = "station_off_road"  # the router refused its station: left out
+    BEYOND_MAX_ETA = "beyond_max_eta"      # no road route within routing.max_eta_s: left out
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Unroutable:
+    """A unit timed from its station instead of its last fix, or left out, and why.
+
+    Attributes
+    ----------
+    unit_id
+        The unit.
+    reason
+        The first fault met (a unit whose fix fails and whose station fails too keeps the fix's).
+    message
+        One sentence for the dispatcher, ending with what was done ("ranked from its station",
+        "left out").
+    source
+        Where the unit was timed from instead (``"station"``), or None when it was left out.
+    distance_m
+        How far off the road network the router found the refused point (from the nearest road,
+        or from the county boundary for a point outside it), when it said.
+    """
+
+    unit_id: str
+    reason: UnroutableReason
+    message: str
+    source: str | None
+    distance_m: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Ranking(Sequence[Recommendation]):
     """The ranked options (best first), and the units the router could not reach.
 
     Behaves as a sequence of `Recommendation`. ``considered`` counts the candidate units timed.
+    ``unreachable`` holds the ids of the units left out; ``unroutable`` says, for every unit left
+    out or timed from its station instead of its last fix, why (one entry per unit, in the order
+    the units were given).
     """
 
     options: tuple[Recommendation, ...]
     unreachable: tuple[str, ...] = ()
     considered: int = 0
+    unroutable: tuple[Unroutable, ...] = ()
 
     @overload
     def __getitem__(self, i: int) -> Recommendation: ...
@@ -293,24 +355,139 @@ def candidates_for(
         not used.
     positions
         Latest fixes by unit id, ``((lon, lat), at)``, overriding ``Unit.position``.
+
+    A mobile or returning unit with no fix, a stale one or one that is not a finite WGS84 point
+    is timed from its station (`recommend` says why in `Ranking.unroutable`).
     """
+    return [source.candidate for source in _sources(units, now=now, config=config, positions=positions)]
+
+
+class _Fault(NamedTuple):
+    """Why a unit is not timed where the rule would time it: the code, and a phrase for the dispatcher."""
+
+    reason: UnroutableReason
+    what: str
+    distance_m: float | None = None
+
+
+class _Source(NamedTuple):
+    """An assignable unit as the ranking starts from it: its candidate, its station, its fix's fault."""
+
+    candidate: Candidate
+    station: Point
+    fault: _Fault | None
+
+
+def _sources(
+    units: Iterable[Unit],
+    *,
+    now: datetime,
+    config: DispatchConfig | None,
+    positions: Mapping[str, tuple[Point, datetime]] | None,
+) -> list[_Source]:
     config = config or _DEFAULT_CONFIG
     now = check_utc("now", now)
-    fresh_since = now - timedelta(seconds=config.gps_stale_after_s)
-    out: list[Candidate] = []
+    stale_after_s = config.gps_stale_after_s
+    fresh_since = now - timedelta(seconds=stale_after_s)
+    out: list[_Source] = []
     for unit in units:
         status = unit.status
         if status not in ASSIGNABLE_STATUSES:
             continue
         point: Point = unit.station_location
         source = "station"
+        fault = None
         if status is not UnitStatus.AVAILABLE_AT_STATION:
             fix = positions.get(unit.id) if positions is not None else None
             pos, pos_at = fix if fix is not None else (unit.position, unit.position_at)
-            if pos is not None and pos_at is not None and pos_at >= fresh_since:
+            if pos is None or pos_at is None:
+                fault = _Fault(UnroutableReason.GPS_MISSING, "no GPS fix yet")
+            elif pos_at < fresh_since:
+                age = _duration((now - pos_at).total_seconds())
+                fault = _Fault(UnroutableReason.GPS_STALE,
+                               f"last fix {age} old, older than {_duration(stale_after_s)} (gps.stale_after_s)")
+            elif not _is_wgs84(pos):
+                fault = _Fault(UnroutableReason.GPS_INVALID,
+                               f"last fix {pos!r:.60} is not a finite (lon, lat) within ±180°, ±90°")
+            else:
                 point, source = pos, "gps"
-        out.append(Candidate(unit.id, unit.capability, status, point, source))
+        out.append(_Source(Candidate(unit.id, unit.capability, status, point, source), unit.station_location, fault))
     return out
+
+
+def _is_wgs84(point: object) -> bool:
+    try:
+        lon, lat = float(point[0]), float(point[1])  # type: ignore[index]
+    except (TypeError, ValueError, IndexError, KeyError):
+        return False
+    return math.isfinite(lon) and math.isfinite(lat) and -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0
+
+
+def _duration(seconds: float) -> str:
+    """Return a duration as a dispatcher reads it: ``45 s``, ``14 min``, ``10 min 1 s``, ``5 h``, ``3 days``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        minutes, rest = divmod(int(seconds), 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _time(
+    router: RouterLike, target: Point, sources: Sequence[_Source], config: DispatchConfig, hour: int | None
+) -> tuple[list[Candidate], list[EtaLike | None], dict[int, _Fault], dict[int, _Fault]]:
+    """Time every source with ONE ``eta_to`` call, again without each point the router refuses.
+
+    A refused fix is replaced by the unit's station, a refused station leaves the unit out. Returns
+    the candidates as timed, their estimates (None: unreachable or left out), the faults of the
+    units not timed from their fix (by index) and the units left out for a refused station.
+    """
+    candidates = [s.candidate for s in sources]
+    faults = {i: s.fault for i, s in enumerate(sources) if s.fault is not None}
+    refused: dict[int, _Fault] = {}
+    timed = list(range(len(candidates)))
+    # Each pass either answers or moves at least one unit to its station or out: at most 2n + 1.
+    while True:
+        try:
+            answered = router.eta_to(target, [candidates[i].point for i in timed], max_eta_s=config.max_eta_s,
+                                     hour=hour)
+            break
+        except EmsError as e:
+            lon, lat = getattr(e, "lon", None), getattr(e, "lat", None)
+            hit = [i for i in timed if _is_point(candidates[i].point, lon, lat)]
+            if not hit:
+                raise  # not one of the units' points (the call's location, a bad hour): not ours to hide
+            distance_m = getattr(e, "distance_m", None)
+            off = (f"is {distance_m / 1000:.1f} km off the road network"
+                   if isinstance(distance_m, (int, float)) and math.isfinite(distance_m)
+                   else "cannot be placed on the road network")
+            for i in hit:
+                cand = candidates[i]
+                if cand.source == "gps":
+                    faults[i] = _Fault(UnroutableReason.GPS_OFF_ROAD, f"last fix {off}", distance_m)
+                    candidates[i] = cand._replace(point=sources[i].station, source="station")
+                else:
+                    refused[i] = _Fault(UnroutableReason.STATION_OFF_ROAD, f"its station {off}", distance_m)
+            timed = [i for i in timed if i not in refused]
+    if len(answered) != len(timed):
+        raise PolicyError(f"etas must match candidates one to one: {len(answered)} etas for {len(timed)} candidates")
+    etas: list[EtaLike | None] = [None] * len(candidates)
+    for i, eta in zip(timed, answered):
+        etas[i] = eta
+    return candidates, etas, faults, refused
+
+
+def _is_point(point: Point, lon: object, lat: object) -> bool:
+    """Whether ``point`` is exactly ``(lon, lat)`` as a router names a point it refused."""
+    if isinstance(lon, bool) or isinstance(lat, bool) or not isinstance(lon, (int, float)) \
+            or not isinstance(lat, (int, float)):
+        return False
+    try:
+        return float(point[0]) == lon and float(point[1]) == lat
+    except (TypeError, ValueError, IndexError):
+        return False
 
 
 def rank_units(
@@ -340,7 +517,8 @@ def rank_units(
     Returns
     -------
     Ranking
-        Options best first (see the module docstring for the rule) with ``route`` None.
+        Options best first (see the module docstring for the rule) with ``route`` None; the
+        unreachable units in ``unreachable`` and, with why, in ``unroutable``.
 
     Raises
     ------
@@ -358,6 +536,8 @@ def _rank(
     config: DispatchConfig,
     n: int,
     route_to: Callable[[Point], RouteLike] | None,
+    faults: Mapping[int, _Fault] = MappingProxyType({}),
+    refused: Mapping[int, _Fault] = MappingProxyType({}),
 ) -> Ranking:
     if priority not in PREFERRED_CAPABILITY:
         raise PolicyError(f"priority must be 1–4, got {priority!r}")
@@ -367,11 +547,17 @@ def _rank(
     # Rows (total_s, unit_id, index): unit ids are unique, so sorting never compares further.
     rows: list[tuple[float, str, int]] = []
     unreachable: list[str] = []
+    notes: list[Unroutable] = []
     for i, (cand, eta) in enumerate(zip(candidates, etas)):
         if eta is None:
             unreachable.append(cand.unit_id)
+            notes.append(_left_out(cand, faults.get(i), refused.get(i), config))
         else:
             rows.append((eta.eta_s + turnout[cand.status], cand.unit_id, i))
+            if faults and i in faults:
+                fault = faults[i]
+                notes.append(Unroutable(cand.unit_id, fault.reason, f"{fault.what}; ranked from its station",
+                                        cand.source, fault.distance_m))
     preferred_cap = PREFERRED_CAPABILITY[priority]
     chosen: list[tuple[bool, tuple[float, str, int]]]
     if rows and preferred_cap is not None:
@@ -401,7 +587,18 @@ def _rank(
                 route=None if route_to is None else route_to(cand.point),
             )
         )
-    return Ranking(tuple(options), tuple(unreachable), len(candidates))
+    return Ranking(tuple(options), tuple(unreachable), len(candidates), tuple(notes))
+
+
+def _left_out(cand: Candidate, fault: _Fault | None, refused: _Fault | None, config: DispatchConfig) -> Unroutable:
+    """Say why a unit with no estimate is left out (after its fix's fault, when it had one)."""
+    if refused is None:
+        place = "its last fix" if cand.source == "gps" else "its station"
+        within = "" if config.max_eta_s is None else f" within {_duration(config.max_eta_s)} (routing.max_eta_s)"
+        refused = _Fault(UnroutableReason.BEYOND_MAX_ETA, f"no road route from {place} to the call{within}")
+    first = fault or refused
+    what = refused.what if fault is None else f"{fault.what}; {refused.what}"
+    return Unroutable(cand.unit_id, first.reason, f"{what}: left out", None, first.distance_m)
 
 
 def _top_n(top_n: int | None, config: DispatchConfig) -> int:
@@ -432,8 +629,9 @@ def recommend(
     units
         All units (e.g. ``state.units.values()``); only assignable ones are considered.
     router
-        Times all candidates with ONE ``eta_to(call.location, sources, max_eta_s=...)`` call and
-        draws ``route(source, call.location)`` for each returned option.
+        Times all candidates with ONE ``eta_to(call.location, sources, max_eta_s=...)`` call
+        (one more per point it refuses) and draws ``route(source, call.location)`` for each
+        returned option.
     now
         The time of the decision (tz-aware), for GPS freshness.
     config
@@ -449,21 +647,26 @@ def recommend(
     -------
     Ranking
         A sequence of `Recommendation` (empty when no unit is free or reachable: the call then
-        waits in the queue), with ``unreachable`` unit ids.
+        waits in the queue), with ``unreachable`` unit ids and, in ``unroutable``, every unit
+        left out or timed from its station instead of its fix, with why. A unit whose position
+        the router refuses is one of these, never an error.
 
     Raises
     ------
     PolicyError
         Bad `top_n`, or the router answered a different number of estimates than sources.
+    EmsError
+        Whatever the router raises about anything but a unit's point (e.g. the call's location).
     """
     config = config or _DEFAULT_CONFIG
     n = _top_n(top_n, config)
-    candidates = candidates_for(units, now=now, config=config, positions=positions)
-    if not candidates:
+    sources = _sources(units, now=now, config=config, positions=positions)
+    if not sources:
         return Ranking((), (), 0)
-    etas = router.eta_to(call.location, [c.point for c in candidates], max_eta_s=config.max_eta_s, hour=hour)
     target = call.location
-    return _rank(call.priority, candidates, etas, config, n, lambda source: router.route(source, target, hour=hour))
+    candidates, etas, faults, refused = _time(router, target, sources, config, hour)
+    return _rank(call.priority, candidates, etas, config, n, lambda source: router.route(source, target, hour=hour),
+                 faults, refused)
 
 
 # -- the queue ---------------------------------------------------------------------------------

@@ -16,6 +16,17 @@ def recommendations_json(ranking: Any) -> list[dict[str, Any]]:
              "route": o.route.geojson() if o.route is not None else None} for o in ranking]
 
 
+def unroutable_json(ranking: Any) -> list[dict[str, Any]]:
+    """Return the units a ranking timed from their station instead of their fix, or left out, and why.
+
+    ``source`` is ``"station"`` when the unit was ranked from its station, None when it was left
+    out; ``reason`` is a code of `dispatch.policy.UnroutableReason`.
+    """
+    return [{"unit_id": u.unit_id, "reason": str(u.reason), "message": u.message, "source": u.source,
+             "distance_m": round(u.distance_m, 1) if u.distance_m is not None else None}
+            for u in ranking.unroutable]
+
+
 def unit_json(service: DispatchService, unit_id: str) -> dict[str, Any]:
     """Return a unit's dispatch view: its state and last known position (live fields are added by `Live`)."""
     unit = service.state.units[unit_id]

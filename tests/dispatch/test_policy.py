@@ -17,6 +17,7 @@ from dispatch.policy import (
     PREFERRED_CAPABILITY,
     Candidate,
     DispatchConfig,
+    UnroutableReason,
     call_for_freed_unit,
     candidates_for,
     next_call_for,
@@ -348,3 +349,210 @@ def test_a_freed_unit_is_offered_the_head_of_the_queue() -> None:
     assert call_for_freed_unit(state, "a-1").id == "p1"
     state = apply(state, UnitAssigned(at=NOW, by="system", call_id="p1", unit_id="a-1"))
     assert next_call_for(state).id == "p3"
+
+
+# -- units whose position cannot be routed, on the tiny county's real router ---------------------
+
+# The tiny county (tests/fixtures/geodata/tiny): a road grid over lon 112.10-112.14, lat 27.98-28.02,
+# its boundary lon 112.09-112.16, lat 27.97-28.03; the call on the grid, the stations of its layout.
+TINY_CALL = (112.121, 28.001)
+CENTRE, LIUSHAHE, LONGTIAN = (112.119, 27.999), (112.122, 28.002), (112.139, 28.019)
+STALE_S = 601.0
+
+
+@pytest.fixture(scope="module")
+def tiny_routers(tmp_path_factory):
+    """The tiny county's router without a boundary (as the service builds it) and with one (as `ems route`)."""
+    import shutil
+    import warnings
+
+    from geodata.county import load_county
+    from routing.engine import Router
+    from routing.network import load_network
+    from tests.dispatch.service_fixtures import TINY
+
+    copy = shutil.copytree(TINY, tmp_path_factory.mktemp("county") / "tiny",
+                           ignore=shutil.ignore_patterns(".ems-cache"))  # loading it writes a cache beside it
+    config = load_config(environ={})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tiny county's spur is dropped with a warning
+        county = load_county(str(copy))
+        network = load_network(county)
+    return {"service": Router(network, config=config, boundary=None),
+            "bounded": Router(network, config=config, boundary=county.boundary)}
+
+
+@dataclass
+class CountingRouter:
+    """A real router that counts its ``eta_to`` calls."""
+
+    router: object
+    eta_calls: int = 0
+
+    def eta_to(self, target, sources, **kw):
+        self.eta_calls += 1
+        return self.router.eta_to(target, sources, **kw)
+
+    def route(self, a, b, **kw):
+        return self.router.route(a, b, **kw)
+
+
+def tiny_fleet(odd: Unit) -> list[Unit]:
+    """Four sound units of the tiny county (one mobile with a fresh fix on the grid) and `odd`."""
+    return [
+        unit("centre-1", CENTRE),
+        unit("centre-2", CENTRE, cap="bls", status=S.AVAILABLE_MOBILE, position=(112.13, 28.0), age_s=20),
+        unit("liushahe-1", LIUSHAHE, status=S.RETURNING, position=(112.12, 28.01), age_s=5),
+        unit("longtian-a", LONGTIAN, cap="bls"),
+        odd,
+    ]
+
+
+def tiny_call(priority: int = 1) -> Call:
+    return a_call(priority=priority, location=TINY_CALL)
+
+
+@pytest.mark.parametrize("router_kind", ["service", "bounded"])
+@pytest.mark.parametrize(("fix", "age_s", "reason", "words"), [
+    # one glitched first fix 0.275 degrees east: ~25 km from the nearest road (and ~23 km outside the boundary)
+    ((112.396, 28.001), 30.0, "gps_off_road", "km off the road network"),
+    # south-east of the network's bbox and of the boundary, 3.3 km from the nearest road
+    ((112.155, 27.95), 30.0, "gps_off_road", "km off the road network"),
+    # a finite but absurd position (the receiver's garbage, not a place in the county)
+    ((179.9, -89.9), 30.0, "gps_off_road", "km off the road network"),
+    # a fix on the grid, 10 min 1 s old (gps.stale_after_s 600 s)
+    ((112.13, 28.01), STALE_S, "gps_stale", "last fix 10 min 1 s old, older than 10 min"),
+    ((float("nan"), 28.0), 30.0, "gps_invalid", "not a finite (lon, lat)"),
+], ids=["25km_off_road", "outside_the_bbox", "absurd", "stale", "not_finite"])
+def test_a_unit_whose_fix_cannot_be_routed_is_ranked_from_its_station(tiny_routers, router_kind, fix, age_s,
+                                                                      reason, words) -> None:
+    router = CountingRouter(tiny_routers[router_kind])
+    units = tiny_fleet(unit("odd-1", LIUSHAHE, status=S.AVAILABLE_MOBILE))
+    # the fix as the service hands it over (its live positions), unchecked by `Unit`
+    positions = {"odd-1": (fix, NOW - timedelta(seconds=age_s))}
+    ranking = recommend(tiny_call(), units, router, now=NOW, config=CONFIG, top_n=10, positions=positions)
+    assert sorted(r.unit_id for r in ranking) == sorted(u.id for u in units)  # every unit ranked
+    by_id = {r.unit_id: r for r in ranking}
+    assert by_id["odd-1"].source == "station" and by_id["odd-1"].route is not None
+    [from_station] = tiny_routers[router_kind].eta_to(TINY_CALL, [LIUSHAHE])
+    assert by_id["odd-1"].travel_s == from_station.eta_s
+    assert (by_id["centre-2"].source, by_id["liushahe-1"].source) == ("gps", "gps")
+    [note] = ranking.unroutable
+    assert (note.unit_id, str(note.reason), note.source) == ("odd-1", reason, "station")
+    assert words in note.message and note.message.endswith("; ranked from its station")
+    assert ranking.unreachable == () and ranking.considered == 5
+    if reason == "gps_off_road":
+        assert note.distance_m > 2000.0  # routing.max_snap_distance_m
+        assert router.eta_calls == 2  # refused before any search, then timed again without it
+    else:
+        assert note.distance_m is None and router.eta_calls == 1  # never handed to the router
+
+
+def test_a_fix_outside_the_bbox_but_near_a_road_is_still_used(tiny_routers) -> None:
+    near = (112.095, 27.975)  # west and south of every road, ~700 m from the grid's corner
+    units = tiny_fleet(unit("odd-1", LIUSHAHE, status=S.AVAILABLE_MOBILE, position=near))
+    ranking = recommend(tiny_call(), units, tiny_routers["service"], now=NOW, config=CONFIG, top_n=10)
+    assert {r.unit_id: r.source for r in ranking}["odd-1"] == "gps" and ranking.unroutable == ()
+
+
+def test_units_sharing_one_refused_fix_cost_one_more_eta_call(tiny_routers) -> None:
+    router = CountingRouter(tiny_routers["service"])
+    off = (112.396, 28.001)
+    units = [unit("a-1", CENTRE, status=S.AVAILABLE_MOBILE, position=off),
+             unit("b-1", LIUSHAHE, status=S.RETURNING, position=off), unit("c-1", LONGTIAN)]
+    ranking = recommend(tiny_call(), units, router, now=NOW, config=CONFIG)
+    assert sorted(r.unit_id for r in ranking) == ["a-1", "b-1", "c-1"]
+    assert [(n.unit_id, str(n.reason)) for n in ranking.unroutable] == [("a-1", "gps_off_road"),
+                                                                         ("b-1", "gps_off_road")]
+    assert router.eta_calls == 2
+
+
+def test_a_unit_whose_station_cannot_be_routed_is_left_out_with_why(tiny_routers) -> None:
+    far_station = (112.5, 28.5)  # a station misplaced in the county data
+    units = tiny_fleet(unit("odd-1", far_station))
+    units.append(unit("odd-2", far_station, status=S.AVAILABLE_MOBILE, position=(179.9, -89.9)))
+    ranking = recommend(tiny_call(), units, tiny_routers["service"], now=NOW, config=CONFIG, top_n=10)
+    assert sorted(r.unit_id for r in ranking) == ["centre-1", "centre-2", "liushahe-1", "longtian-a"]
+    assert set(ranking.unreachable) == {"odd-1", "odd-2"}
+    notes = {n.unit_id: n for n in ranking.unroutable}
+    assert (str(notes["odd-1"].reason), notes["odd-1"].source) == ("station_off_road", None)
+    assert notes["odd-1"].message.startswith("its station is 6") and notes["odd-1"].message.endswith(": left out")
+    # the fix's fault comes first; the message tells both
+    assert (str(notes["odd-2"].reason), notes["odd-2"].source) == ("gps_off_road", None)
+    assert "last fix is" in notes["odd-2"].message and "; its station is" in notes["odd-2"].message
+
+
+def test_a_call_the_router_refuses_is_an_error_not_a_unit_fault(tiny_routers) -> None:
+    from routing.errors import SnapError
+
+    with pytest.raises(SnapError, match="from the nearest road"):
+        recommend(a_call(location=(112.5, 28.5)), tiny_fleet(unit("odd-1", LIUSHAHE)), tiny_routers["service"],
+                  now=NOW, config=CONFIG)
+
+
+def test_units_left_out_or_timed_from_their_station_are_listed_with_why() -> None:
+    config = DispatchConfig(max_eta_s=3600.0)  # 80 km at 12.5 m/s is 6400 s
+    units = [unit("far-1", north(80.0)), unit("ok-1", north(5.0)),
+             unit("nofix-1", north(3.0), status=S.AVAILABLE_MOBILE),
+             unit("farfix-1", north(3.0), status=S.RETURNING, position=north(80.0))]
+    ranking = recommend(a_call(), units, FakeRouter(), now=NOW, config=config)
+    assert [r.unit_id for r in ranking] == ["nofix-1", "ok-1"]
+    notes = [(n.unit_id, str(n.reason), n.source, n.message) for n in ranking.unroutable]
+    assert notes == [
+        ("far-1", "beyond_max_eta", None,
+         "no road route from its station to the call within 60 min (routing.max_eta_s): left out"),
+        ("nofix-1", "gps_missing", "station", "no GPS fix yet; ranked from its station"),
+        ("farfix-1", "beyond_max_eta", None,
+         "no road route from its last fix to the call within 60 min (routing.max_eta_s): left out"),
+    ]
+    assert set(ranking.unreachable) == {"far-1", "farfix-1"}
+
+
+def test_unroutable_json_gives_the_code_the_sentence_and_the_source(tiny_routers) -> None:
+    from dispatch.views import unroutable_json
+
+    units = tiny_fleet(unit("odd-1", LIUSHAHE, status=S.AVAILABLE_MOBILE, position=(112.396, 28.001)))
+    [item] = unroutable_json(recommend(tiny_call(), units, tiny_routers["service"], now=NOW, config=CONFIG))
+    assert set(item) == {"unit_id", "reason", "message", "source", "distance_m"}
+    assert (item["unit_id"], item["reason"], item["source"]) == ("odd-1", "gps_off_road", "station")
+    assert 24_000 < item["distance_m"] < 26_000
+    assert item["message"] == f"last fix is {item['distance_m'] / 1000:.1f} km off the road network; " \
+                              "ranked from its station"
+
+
+_anywhere = st.tuples(st.floats(-180.0, 180.0), st.floats(-90.0, 90.0))
+_near_the_county = st.tuples(st.floats(112.0, 112.25), st.floats(27.9, 28.1))
+_on_the_grid = st.tuples(st.floats(112.10, 112.14), st.floats(27.98, 28.02))
+_tiny_units = st.lists(
+    st.tuples(
+        st.sampled_from([S.AVAILABLE_AT_STATION, S.AVAILABLE_MOBILE, S.RETURNING, S.EN_ROUTE]),
+        st.sampled_from([CENTRE, LIUSHAHE, LONGTIAN, (112.5, 28.5)]),  # the last one off the roads
+        st.one_of(st.none(), st.tuples(st.one_of(_anywhere, _near_the_county, _on_the_grid),  # the fix, its age (s)
+                                       st.one_of(st.floats(-600.0, 600.0), st.floats(-600.0, 1e8)))),
+        st.sampled_from(["als", "bls"]),
+    ),
+    min_size=1, max_size=8,
+)
+
+
+@given(rows=_tiny_units, router_kind=st.sampled_from(["service", "bounded"]), priority=st.integers(1, 4))
+@settings(max_examples=80, deadline=None)
+def test_any_unit_positions_never_break_the_ranking(tiny_routers, rows, router_kind, priority) -> None:
+    units = [unit(f"u{i}-1", station, cap=cap, status=status, position=None if fix is None else fix[0],
+                  age_s=0.0 if fix is None else fix[1], call_id="c0" if status is S.EN_ROUTE else None)
+             for i, (status, station, fix, cap) in enumerate(rows)]
+    ranking = recommend(tiny_call(priority), units, tiny_routers[router_kind], now=NOW, config=CONFIG, top_n=10)
+    free = [u for u in units if u.status is not S.EN_ROUTE]
+    ranked = {r.unit_id: r for r in ranking}
+    notes = {n.unit_id: n for n in ranking.unroutable}
+    assert len(notes) == len(ranking.unroutable) and ranking.considered == len(free)
+    for u in free:
+        note = notes.get(u.id)
+        if u.id in ranked:  # ranked: from its fix, or from its station with why
+            at_station = u.status is S.AVAILABLE_AT_STATION
+            assert ranked[u.id].source == ("gps" if note is None and not at_station else "station")
+            assert note is None or (note.source == "station" and not at_station)
+        else:  # left out, with why
+            assert note is not None and note.source is None and u.id in ranking.unreachable
+        assert note is None or (isinstance(note.reason, UnroutableReason) and note.message)
+    assert set(ranked) | set(ranking.unreachable) == {u.id for u in free}
