@@ -29,7 +29,7 @@ from dispatch.routes import Route, RouteTable, openapi_document
 from dispatch.runtime import RUNTIME, Contribution, Extension, Runtime
 from dispatch.schema import parse_datetime, validate
 from dispatch.service import DispatchService, utcnow
-from dispatch.views import recommendations_json
+from dispatch.views import recommendations_json, unroutable_json
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,14 @@ RECOMMENDATION = {"type": "object", "properties": {
     "turnout_s": {"type": "number"}, "travel_s": {"type": "number"}, "source": {"type": "string"},
     "capability": {"type": "string"}, "preferred": {"type": "boolean"},
     "route": {"type": ["object", "null"], "description": "GeoJSON Feature (LineString)"}}}
+UNROUTABLE = {"type": "array", "description": "units timed from their station or left out, with the reason",
+              "items": {"type": "object", "properties": {
+                  "unit_id": {"type": "string"}, "reason": {"type": "string"}, "message": {"type": "string"},
+                  "source": {"type": ["string", "null"]}, "distance_m": {"type": ["number", "null"]}}}}
 CALL_CREATED = {"type": "object", "properties": {
     "id": {"type": "string"}, "call": {"type": "object"},
     "ranking_id": {"type": "string", "description": "names this ranked list; send it with the assignment"},
-    "recommendations": {"type": "array", "items": RECOMMENDATION}}}
+    "recommendations": {"type": "array", "items": RECOMMENDATION}, "unroutable": UNROUTABLE}}
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -202,7 +206,8 @@ async def create_call(request: web.Request, body: dict[str, Any]) -> web.Respons
         caller_phone=body.get("caller_phone"), notes=body.get("notes", ""), place_name=place_name,
         key=key, fingerprint=fingerprint)
     response = json_response({"id": call.id, "call": service.call_view(service.state.calls[call.id]),
-                              "ranking_id": shown.id, "recommendations": recommendations_json(shown.ranking)}, 201)
+                              "ranking_id": shown.id, "recommendations": recommendations_json(shown.ranking),
+                              "unroutable": unroutable_json(shown.ranking)}, 201)
     if key is not None:
         await keep_answer(service, key, response)
     return response
@@ -243,7 +248,8 @@ async def get_recommendations(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     shown = await service.show(request.match_info["call_id"])
     return json_response({"ranking_id": shown.id, "recommendations": recommendations_json(shown.ranking),
-                          "unreachable": list(shown.ranking.unreachable)})
+                          "unreachable": list(shown.ranking.unreachable),
+                          "unroutable": unroutable_json(shown.ranking)})
 
 
 @routes.route("POST", "/api/calls/{call_id}/assign", summary="Send a unit (a reason is required to override)",

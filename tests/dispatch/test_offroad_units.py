@@ -70,9 +70,12 @@ async def test_a_unit_off_the_roads_is_ranked_from_its_station_and_dispatch_goes
     units = (await (await client.get("/api/units", headers=dispatcher)).json())["units"]
     assert set(ranked) == {u["id"] for u in units}  # every unit ranked, the off-road one included
     assert ranked[UNIT]["source"] == "station"
+    [why] = created["unroutable"]  # the dispatcher is told why the unit was timed from its station
+    assert why["unit_id"] == UNIT and why["reason"] == "gps_off_road" and why["source"] == "station"
 
     r = await client.get(f"/api/calls/{call_id}/recommendations", headers=dispatcher)
     assert r.status == 200, await r.text()
+    assert [u["unit_id"] for u in (await r.json())["unroutable"]] == [UNIT]
     assert [o["unit_id"] for o in (await r.json())["recommendations"]] == [o["unit_id"] for o in
                                                                           created["recommendations"]]
 
