@@ -277,11 +277,12 @@ function clearIntake() {
 
 /** A ranking the service answered ({recommendations, unreachable, ranking_id}); `notice`: an i18n key said above it. */
 function ranking(callId, answer, notice = null) {
-  return { callId, list: answer.recommendations, unreachable: answer.unreachable || [], rankingId: answer.ranking_id ?? null, notice };
+  return { callId, list: answer.recommendations, unreachable: answer.unreachable || [],
+           unroutable: answer.unroutable || [], rankingId: answer.ranking_id ?? null, notice };
 }
 
 function showRecs(recs) {
-  const { callId, list, unreachable, notice } = recs;
+  const { callId, list, unreachable, unroutable, notice } = recs;
   state.recs = recs;
   closeOverride();
   $("recs").classList.remove("hidden");
@@ -307,6 +308,13 @@ function showRecs(recs) {
   const notes = [];
   if (!list.length) notes.push(t("recs.none"));
   if (unreachable?.length) notes.push(t("recs.unreachable", { units: unreachable.join(", ") }));
+  // units whose GPS could not be routed: timed from their station or left out, and why
+  for (const u of unroutable || []) {
+    const km = u.distance_m != null ? (u.distance_m / 1000).toFixed(1) : "?";
+    const key = `recs.unroutable.${u.reason}`;
+    const said = t(key, { unit: u.unit_id, km });
+    notes.push(said === key ? `${u.unit_id}: ${u.message}` : said);
+  }
   note.textContent = notes.join(" ");
   note.classList.toggle("hidden", notes.length === 0);
   for (const li of ol.querySelectorAll("li")) {
