@@ -16,6 +16,7 @@ from typing import Any
 
 from dispatch.auth import Tokens, load_tokens, write_demo_tokens
 from dispatch.bus import LocalBus, announcer, open_bus
+from dispatch.health import Readiness
 from dispatch.metrics import Registry
 from dispatch.model import Capability
 from dispatch.places import Places
@@ -110,4 +111,4 @@ async def build_runtime(config: Mapping[str, Any], *, metrics: Registry | None =
                     allow_outside=bool(service_cfg.get("allow_outside")), router=router)
     return Runtime(config=config, county=county, router=router, layout=layout, tokens=tokens, token_file=token_file,
                    service=service, live=live, bus=bus, metrics=metrics, places=places,
-                   features=frozenset(features))
+                   readiness=Readiness(service, live, bus, metrics), features=frozenset(features))

@@ -11,6 +11,7 @@ work, after the service started). `dispatch.app` lists the extensions the servic
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -38,6 +39,8 @@ MAX_BODY = web.AppKey("max_body", int)
 METRICS = web.AppKey("metrics", Registry)
 ROUTES = web.AppKey("routes", tuple)
 PRINCIPAL = web.RequestKey("principal", Principal)
+#: How often the readiness checks run in the background (for the ems_ready gauge).
+READY_INTERVAL_S = 5.0
 
 DISPATCH = {Role.DISPATCHER, Role.ADMIN}
 READERS = {Role.DISPATCHER, Role.ADMIN, Role.PLANNER}
@@ -166,13 +169,34 @@ def own_unit(request: web.Request) -> str:
 
 # -- routes -----------------------------------------------------------------------------------
 
-@routes.route("GET", "/api/health", summary="Liveness and state counters (no token)", roles=None)
+@routes.route("GET", "/api/health", roles=None,
+              summary="Liveness and state counters (no token); readiness is /api/health/ready")
 async def health(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     state = service.state
     return json_response({"status": "ok", "seq": service.last_seq, "units": len(state.units),
                           "calls_open": sum(1 for c in state.calls.values() if c.ended_at is None),
                           "queued": len(state.queue)})
+
+
+READY = {"type": "object", "required": ["status", "checks"], "properties": {
+    "status": {"type": "string", "enum": ["ready", "not_ready"]},
+    "checks": {"type": "object", "additionalProperties": {
+        "type": "object", "required": ["ok", "reason"],
+        "properties": {"ok": {"type": "boolean"}, "reason": {"type": "string"}}}}}}
+
+
+@routes.route("GET", "/api/health/ready", roles=None, response=READY,
+              summary="Readiness (no token): the store answers and its last write succeeded, the GPS backlog is "
+                      "below its limit, the bus answers when configured; 503 with the failing checks' reasons")
+async def ready(request: web.Request) -> web.Response:
+    checks = await runtime(request).readiness.check()
+    ok = all(c.ok for c in checks.values())
+    response = json_response({"status": "ready" if ok else "not_ready",
+                              "checks": {name: c.json() for name, c in checks.items()}}, 200 if ok else 503)
+    if not ok:
+        response.headers["Retry-After"] = "5"
+    return response
 
 
 @routes.route("GET", "/api/openapi.json", summary="This API as an OpenAPI 3 document", roles=ANYONE)
@@ -485,14 +509,31 @@ def _service_ctx(config: dict[str, Any], registry: Registry, contributions: list
         await rt.bus.start(rt.service.fold_remote, rt.live.apply_remote)
         if rt.service.write_guard is not None:
             await rt.service.catch_up()
+        await rt.readiness.check()
+        probe = asyncio.create_task(every(READY_INTERVAL_S, rt.readiness.check), name="readiness")
         try:
             yield
         finally:
+            probe.cancel()
+            await asyncio.gather(probe, return_exceptions=True)
             await rt.bus.close()
             await rt.live.flush()
             rt.live.close()
             await rt.service.close()
     return ctx
+
+
+async def every(interval_s: float, job: Any, first: float | None = None) -> None:
+    """Run ``job()`` every ``interval_s`` (the first time after ``first``); a failure is logged and retried."""
+    await asyncio.sleep(interval_s if first is None else first)
+    while True:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background job %s failed; retried in %g s", getattr(job, "__name__", job), interval_s)
+        await asyncio.sleep(interval_s)
 
 
 def _extension_ctx(ext: Extension) -> Any:

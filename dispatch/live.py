@@ -21,7 +21,7 @@ from aiohttp import web
 from dispatch import gps
 from dispatch.errors_http import ApiError
 from dispatch.gps import GpsError
-from dispatch.http import MAX_BODY, METRICS, SERVICE, UNIT_ACTORS, errors_middleware, json_response, own_unit
+from dispatch.http import MAX_BODY, METRICS, SERVICE, UNIT_ACTORS, errors_middleware, every, json_response, own_unit
 from dispatch.metrics import CONTENT_TYPE
 from dispatch.positions import FLUSH_SLICE_ROWS, MAX_PENDING_ROWS, Live, LiveConfig, UnitLive
 from dispatch.routes import RouteTable
@@ -119,17 +119,17 @@ async def metrics(request: web.Request) -> web.Response:
 async def live_tasks(app: web.Application, rt: Runtime) -> AsyncIterator[None]:
     """Run the live positions' background tasks (and the OsmAnd port) while the service runs."""
     live, service, settings = rt.live, rt.service, rt.live.config
-    tasks = [asyncio.create_task(_every(settings.flush_interval_s, live.flush), name="gps-flush"),
-             asyncio.create_task(_every(min(5.0, settings.stale_after_s / 4), _sync(live.check_stale)),
+    tasks = [asyncio.create_task(every(settings.flush_interval_s, live.flush), name="gps-flush"),
+             asyncio.create_task(every(min(5.0, settings.stale_after_s / 4), _sync(live.check_stale)),
                                  name="gps-stale"),
-             asyncio.create_task(_every(min(1.0, settings.eta_interval_s), live.update_etas), name="gps-eta"),
-             asyncio.create_task(_every(3600.0, live.prune, first=0.0), name="gps-prune"),
-             asyncio.create_task(_every(min(1.0, settings.ws_send_timeout_s / 4), live.hub.watchdog),
+             asyncio.create_task(every(min(1.0, settings.eta_interval_s), live.update_etas), name="gps-eta"),
+             asyncio.create_task(every(3600.0, live.prune, first=0.0), name="gps-prune"),
+             asyncio.create_task(every(min(1.0, settings.ws_send_timeout_s / 4), live.hub.watchdog),
                                  name="ws-watchdog"),
-             asyncio.create_task(_every(settings.ws_position_interval_s, _sync(live.hub.flush_positions)),
+             asyncio.create_task(every(settings.ws_position_interval_s, _sync(live.hub.flush_positions)),
                                  name="ws-positions")]
     if service.write_guard is not None:
-        tasks.append(asyncio.create_task(_every(settings.catch_up_interval_s, _poll_log(service)),
+        tasks.append(asyncio.create_task(every(settings.catch_up_interval_s, _poll_log(service)),
                                          name="log-poll"))
     runner = await _start_osmand_port(app, settings, rt.config)
     try:
@@ -154,19 +154,6 @@ def _poll_log(service: DispatchService) -> Any:
         if await service.store.last_seq() > service.last_seq:
             await service.catch_up()
     return poll
-
-
-async def _every(interval_s: float, job: Any, first: float | None = None) -> None:
-    """Run ``job()`` every ``interval_s``; a failure is logged with its traceback and retried."""
-    await asyncio.sleep(interval_s if first is None else first)
-    while True:
-        try:
-            await job()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("background job %s failed; retried in %g s", getattr(job, "__name__", job), interval_s)
-        await asyncio.sleep(interval_s)
 
 
 async def _start_osmand_port(app: web.Application, settings: LiveConfig,

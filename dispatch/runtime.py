@@ -24,6 +24,7 @@ from dispatch.routes import RouteTable
 from dispatch.service import DispatchService, Reaction, SideFold
 
 if TYPE_CHECKING:
+    from dispatch.health import Readiness
     from dispatch.positions import Live
 
 
@@ -57,6 +58,8 @@ class Runtime:
         The Prometheus registry ``/metrics`` renders.
     places
         The checks a call's location passes.
+    readiness
+        Whether this instance may take calls now (``/api/health/ready``).
     features
         The optional capabilities the enabled extensions provide (the consoles ask for them).
     """
@@ -72,6 +75,7 @@ class Runtime:
     bus: Bus
     metrics: Registry
     places: Places
+    readiness: Readiness
     features: frozenset[str] = frozenset()
 
 

@@ -26,7 +26,7 @@ from dispatch.errors import (CallStateError, NoAssignmentError, OverrideReasonRe
 from dispatch.model import ASSIGNABLE_STATUSES, Call, Capability, Point, State, Unit, UnitStatus
 from dispatch.policy import DispatchConfig, Ranking, recommend
 from dispatch.state import apply, fold
-from dispatch.store import StateRow, Store
+from dispatch.store import StateRow, Store, StoreError
 from ems.errors import EmsError
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,9 @@ class DispatchService:
         # An append failed: it may be in the log (its commit's reply was lost), so the next write first
         # folds what the log holds.
         self._unsynced = False
+        # The last append that failed in the store, (when, why); None once an append succeeds again
+        # (readiness: `dispatch.health`).
+        self.write_failure: tuple[datetime, str] | None = None
         self.side_folds: dict[str, SideFold] = {t: side for side in side_folds for t in side.types}
         # call id -> the ranked lists given for it, newest last (an assignment names the one it acted on)
         self._shown: dict[str, OrderedDict[str, Shown]] = {}
@@ -329,10 +332,20 @@ class DispatchService:
                 return seqs
             if seqs != list(range(self.last_seq + 1, self.last_seq + 1 + len(dicts))):
                 raise RuntimeError(f"store numbered events {seqs}, expected to follow {self.last_seq}")
+            self.write_failure = None
             return seqs
+        except StoreError as e:
+            self._unsynced = True
+            self.write_failure = (self.clock(), str(e))
+            raise
         except BaseException:
             self._unsynced = True
             raise
+
+    @property
+    def unsynced(self) -> bool:
+        """Whether the last append failed, so the state may lag the log until the next write catches up."""
+        return self._unsynced
 
     async def catch_up(self) -> int:
         """Fold the events other instances appended to the shared log; return how many were folded."""
