@@ -53,6 +53,23 @@ def serve_config(args: argparse.Namespace) -> dict[str, Any]:
     return config
 
 
+def startup_lines(rt: Any, host: str, port: int) -> list[str]:
+    """Return what ``ems serve`` prints once it listens.
+
+    The dispatcher token is printed only the first time, when this start generated the demo token
+    file; afterwards the file is named, never its secrets (a terminal log outlives a shift).
+    """
+    lines = [f"ems: dispatch service on http://{host}:{port}/  (API: /api/openapi.json)"]
+    if rt.token_file.generated:
+        lines.append(f"ems: tokens generated in {rt.token_file.path} (keep it private: mode 0600)")
+        dispatcher = rt.tokens.first(Role.DISPATCHER)
+        if dispatcher:
+            lines.append(f"ems: dispatcher token: {dispatcher}")
+    else:
+        lines.append(f"ems: tokens in {rt.token_file.path}")
+    return lines
+
+
 def serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -73,13 +90,8 @@ def serve(args: argparse.Namespace) -> int:
     port = int(config["service"].get("port", 8120))
 
     async def announce(app: web.Application) -> None:
-        rt = app[RUNTIME]
-        print(f"ems: dispatch service on http://{host}:{port}/  (API: /api/openapi.json)", flush=True)
-        print(f"ems: tokens in {rt.token_file.path}" + (" (generated)" if rt.token_file.generated else ""),
-              flush=True)
-        dispatcher = rt.tokens.first(Role.DISPATCHER)
-        if dispatcher and not config["service"].get("token_file"):
-            print(f"ems: dispatcher token: {dispatcher}", flush=True)
+        for line in startup_lines(app[RUNTIME], host, port):
+            print(line, flush=True)
 
     async def run_twin(app: web.Application) -> AsyncIterator[None]:
         from simulation.twin import twin_running

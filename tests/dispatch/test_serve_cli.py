@@ -24,3 +24,23 @@ def test_config_given_before_the_subcommand_is_kept(tmp_path: Path) -> None:
     config_file.write_text("[service]\nport = 9001\n", encoding="utf-8")
     args = build_parser().parse_args(["--config", str(config_file), "serve"])
     assert serve_config(args)["service"]["port"] == 9001
+
+
+def test_the_dispatcher_token_is_printed_only_when_the_file_is_generated(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from dispatch.cli import startup_lines
+    from dispatch.runtime import TokenFile
+
+    class FakeTokens:
+        def first(self, role):
+            return "secret-dispatcher-token-0123"
+
+    path = tmp_path / "tokens.toml"
+    first = startup_lines(SimpleNamespace(token_file=TokenFile(path, generated=True), tokens=FakeTokens()),
+                          "127.0.0.1", 8120)
+    later = startup_lines(SimpleNamespace(token_file=TokenFile(path, generated=False), tokens=FakeTokens()),
+                          "127.0.0.1", 8120)
+    assert any("secret-dispatcher-token-0123" in line for line in first)
+    assert not any("secret-dispatcher-token-0123" in line for line in later)
+    assert any(str(path) in line for line in later)
