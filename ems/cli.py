@@ -17,6 +17,7 @@ from ems.errors import EmsError
 # Packages whose `cli` module adds subcommands, in the order `ems --help` lists them.
 COMMAND_MODULES = (
     "dispatch.cli",
+    "dispatch.backup_cli",
     "geodata.cli",
     "routing.cli",
     "centers.cli",
