@@ -16,7 +16,7 @@ from dispatch.errors import (AccessDeniedError, BacklogFullError, CallStateError
                              DuplicateIdError, IllegalTransitionError, LocationRefusedError, NoAssignmentError,
                              OverrideReasonRequired, RankingStaleError, UnitBusyError, UnknownDeviceError,
                              UnknownIdError)
-from dispatch.store import IdempotencyConflict, StoreError
+from dispatch.store import IdempotencyConflict, StoreError, StoreTimeout
 from ems.errors import EmsError
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,9 @@ def answer_for(error: BaseException) -> Answer | None:
         return Answer(error.status, error.code, error.message, error.headers)
     if isinstance(error, StoreError):
         log.error("store failure: %s", error)
-        return Answer(503, "store_unavailable", f"store: {error}", {"Retry-After": "1"})
+        # past a deadline the store is slow or unreachable: a retry sooner than that would likely wait as long
+        retry_after_s = error.retry_after_s if isinstance(error, StoreTimeout) else 1
+        return Answer(503, "store_unavailable", f"store: {error}", {"Retry-After": str(retry_after_s)})
     for cls, status, code in STATUS_OF:
         if isinstance(error, cls):
             headers: dict[str, str] = {}

@@ -16,6 +16,14 @@ anything is written; a failure in which the commit may or may not have happened 
 (`StoreAmbiguousError`) telling the caller to look at the log before it writes again. The log refuses a
 second ``CallReceived`` event with a call id it already holds.
 
+Every operation runs under a deadline (`StoreDeadlines`, ``[service] store_deadline_s`` and
+``store_bulk_deadline_s``): a store that does not answer in time (a stalled network link, a hung disk,
+a lock held elsewhere) fails the operation with `StoreTimeout` instead of holding its caller, and so the
+service's write lock and every request queued behind it, for as long as the fault lasts. An append past
+its deadline may still commit, so it fails with `AppendTimeout`, a `StoreAmbiguousError`. The deadline
+is applied here, once, to every backend coroutine named in `DEADLINES`; each backend makes sure that
+giving up on a call leaves it usable for the next one.
+
 Two backends share this interface and one test suite: SQLite in the data directory (the default, one
 county on one machine) and PostgreSQL through asyncpg (several service instances). `open_store` picks one
 from a URL.
@@ -24,8 +32,11 @@ from a URL.
 from __future__ import annotations
 
 import abc
+import asyncio
+import enum
+import functools
 import math
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,6 +49,8 @@ from dispatch.errors import DispatchError, ValidationError
 from ems.errors import EmsError
 
 __all__ = [
+    "DEADLINES",
+    "AppendTimeout",
     "Blob",
     "IdempotencyConflict",
     "LoggedEvent",
@@ -47,6 +60,8 @@ __all__ = [
     "Store",
     "StoreAmbiguousError",
     "StoreError",
+    "StoreDeadlines",
+    "StoreTimeout",
     "StoredResponse",
     "open_store",
     "redact_url",
@@ -76,6 +91,36 @@ class StoreAmbiguousError(StoreError):
 
     The caller must read the log (`Store.last_seq`, `Store.read_events`) before it writes again; a
     retry under the same idempotency key is safe.
+    """
+
+
+class StoreTimeout(StoreError):
+    """A store operation gave no answer within its deadline; the store is slow or unreachable.
+
+    What the operation did is unknown: a read returned nothing, a write may or may not have been made.
+
+    Attributes
+    ----------
+    operation
+        The store method, e.g. ``"last_seq"``.
+    deadline_s
+        The deadline it was given (seconds).
+    retry_after_s
+        Whole seconds a client should wait before it tries again: the deadline (at least 1), since a
+        store that just let one deadline pass is likely to let the next one pass too.
+    """
+
+    def __init__(self, message: str, *, operation: str, deadline_s: float) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.deadline_s = deadline_s
+        self.retry_after_s = max(1, math.ceil(deadline_s))
+
+
+class AppendTimeout(StoreTimeout, StoreAmbiguousError):
+    """An append gave no answer within its deadline: its COMMIT may have gone through.
+
+    Like every `StoreAmbiguousError`, the caller must read the log before it writes again.
     """
 
 
@@ -178,16 +223,127 @@ class StoredResponse(NamedTuple):
     body: bytes
 
 
+class Budget(enum.Enum):
+    """Which deadline bounds an operation, by the ``[service]`` key that sets it."""
+
+    #: One call's work: an append, a key, a batch of events or positions, a blob.
+    OPERATION = "store_deadline_s"
+    #: Work that grows with the store: opening (and migrating) it, reading a whole table.
+    BULK = "store_bulk_deadline_s"
+    #: `Store.read_events`: OPERATION for a batch (``limit`` given, as replay and catch-up read), BULK
+    #: for the whole log.
+    EVENTS = "events"
+
+
+#: Every operation of a store and the deadline that bounds it. A backend's coroutine of one of these
+#: names runs under that deadline (`Store.__init_subclass__`); a store method that is not listed here is
+#: a fault (tests/dispatch/test_store.py checks every backend).
+DEADLINES: Mapping[str, Budget] = {
+    "open": Budget.BULK,
+    "close": Budget.OPERATION,
+    "append": Budget.OPERATION,
+    "save_response": Budget.OPERATION,
+    "response_for": Budget.OPERATION,
+    "read_events": Budget.EVENTS,
+    "events_at": Budget.OPERATION,
+    "last_seq": Budget.OPERATION,
+    "load_state": Budget.BULK,
+    "upsert_positions": Budget.OPERATION,
+    "latest_positions": Budget.OPERATION,
+    "append_position_history": Budget.OPERATION,
+    "position_history": Budget.BULK,
+    "prune_position_history": Budget.BULK,
+    "put_blob": Budget.OPERATION,
+    "get_blob": Budget.OPERATION,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StoreDeadlines:
+    """How long a store operation may take before it fails with `StoreTimeout`.
+
+    Attributes
+    ----------
+    operation_s
+        ``[service] store_deadline_s``: one call's work. A COMMIT on a healthy disk or link takes
+        milliseconds, and a dispatcher taking a 120 call must hear within seconds that the write did
+        not happen (and try again) rather than wait without an answer.
+    bulk_s
+        ``[service] store_bulk_deadline_s``: opening the store (with any migration of a long log) and
+        reads of a whole table, which grow with the store.
+    """
+
+    operation_s: float = 3.0
+    bulk_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for key, value in ((Budget.OPERATION.value, self.operation_s), (Budget.BULK.value, self.bulk_s)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise StoreError(f"service.{key}: expected a number of seconds > 0, got {value!r}")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
+        """Return the deadlines of a loaded configuration's ``[service]`` table (the defaults where unset)."""
+        service, default = config.get("service", {}), cls()
+        return cls(operation_s=service.get(Budget.OPERATION.value, default.operation_s),
+                   bulk_s=service.get(Budget.BULK.value, default.bulk_s))
+
+    def seconds(self, budget: Budget) -> float:
+        """Return the deadline of ``budget`` (OPERATION or BULK)."""
+        return self.bulk_s if budget is Budget.BULK else self.operation_s
+
+
+def _under_deadline(name: str, budget: Budget,
+                    method: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """Return ``method`` run under the store's deadline for ``budget``, raising `StoreTimeout` past it."""
+
+    @functools.wraps(method)
+    async def bounded(self: Store, *args: Any, **kwargs: Any) -> Any:
+        chosen = budget
+        if budget is Budget.EVENTS:
+            limit = kwargs["limit"] if "limit" in kwargs else args[1] if len(args) > 1 else None
+            chosen = Budget.BULK if limit is None else Budget.OPERATION
+        deadline_s = self.deadlines.seconds(chosen)
+        timer = asyncio.timeout(deadline_s)
+        try:
+            async with timer:
+                return await method(self, *args, **kwargs)
+        except Exception as e:
+            # Past the deadline the backend was cancelled; whatever it raised while it gave up (the
+            # timer's TimeoutError, or a driver error from the call it abandoned) means the same.
+            if not timer.expired():
+                raise
+            message = (f"{self.url}: {name} gave no answer within {deadline_s:g} s (service.{chosen.value});"
+                       " the store is slow or unreachable")
+            if name == "append":
+                raise AppendTimeout(message + "; the append may still be committed: read the log before"
+                                    " writing again", operation=name, deadline_s=deadline_s) from e
+            raise StoreTimeout(message, operation=name, deadline_s=deadline_s) from e
+
+    return bounded
+
+
 class Store(abc.ABC):
     """The abstract store; see `open_store` for the backends.
 
     Use ``await store.open()`` (or ``async with store:``) before anything else and ``await
     store.close()`` at the end. Every method is a coroutine: the event loop never blocks on disk or
-    network I/O.
+    network I/O. Every operation runs under a deadline (`deadlines`): a backend's coroutines named in
+    `DEADLINES` are wrapped when its class is defined, so no backend can leave one out; each backend
+    must stay usable after a call of it was cancelled at its deadline.
     """
 
     #: The store's URL with any password removed, for messages.
     url: str
+    #: The deadlines of its operations (`open_store` sets those of the configuration).
+    deadlines: StoreDeadlines = StoreDeadlines()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, budget in DEADLINES.items():
+            method = cls.__dict__.get(name)
+            if method is not None:
+                setattr(cls, name, _under_deadline(name, budget, method))
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -298,7 +454,10 @@ class Store(abc.ABC):
         """Return the events with these sequence numbers, in sequence order (unknown ones are skipped)."""
 
     async def iter_events(self, since: int = 0, batch_size: int = REPLAY_BATCH) -> AsyncIterator[LoggedEvent]:
-        """Yield every event after ``since`` in order, fetching ``batch_size`` at a time (for replay)."""
+        """Yield every event after ``since`` in order, fetching ``batch_size`` at a time (for replay).
+
+        Each batch is read under the operation deadline (``[service] store_deadline_s``).
+        """
         if batch_size < 1:
             raise StoreError(f"{self.url}: batch_size must be at least 1, got {batch_size}")
         while True:
@@ -357,7 +516,7 @@ class Store(abc.ABC):
         """Return the attachment stored under ``id``, or None when there is none."""
 
 
-def open_store(url: str | None, data_dir: Path) -> Store:
+def open_store(url: str | None, data_dir: Path, *, deadlines: StoreDeadlines | None = None) -> Store:
     """Return an unopened store for a URL; ``await store.open()`` next.
 
     Parameters
@@ -369,12 +528,21 @@ def open_store(url: str | None, data_dir: Path) -> Store:
         ``?search_path=county_a`` to keep several stores in one database.
     data_dir
         The service's data directory, created when missing.
+    deadlines
+        The deadlines of its operations (`StoreDeadlines.from_config`); None: the defaults.
 
     Raises
     ------
     StoreError
         The URL names no supported backend or an in-memory database (which would lose calls).
     """
+    store = _backend_for(url, data_dir)
+    if deadlines is not None:
+        store.deadlines = deadlines
+    return store
+
+
+def _backend_for(url: str | None, data_dir: Path) -> Store:
     if not url:
         from dispatch.store_sqlite import SqliteStore
 

@@ -12,13 +12,18 @@ open, under an advisory lock so that several instances starting together do not 
 
 A transaction whose COMMIT fails on the way (the connection is lost or reset, the backend is
 terminated, the server restarts) may have committed: that failure is a `StoreAmbiguousError`.
+
+A call cancelled mid-flight (its deadline, `dispatch.store.StoreDeadlines`) drops its connection at
+once. Left to itself, asyncpg would send a cancel request and a ROLLBACK and wait for both without a
+bound, over the very link that stopped answering; a dropped connection costs a reconnect, and the
+server rolls back what it had not committed when it sees the connection go.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -178,8 +183,13 @@ class PostgresStore(Store):
         except (ValueError, asyncpg.InterfaceError) as e:
             raise StoreError(f"{self.url}: malformed PostgreSQL URL ({e})") from e
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                await _prepare_schema(conn, self.url)
+            async with pool.acquire() as conn:
+                with _dropped_if_cancelled(conn):
+                    async with _transaction(conn, self.url):
+                        await _prepare_schema(conn, self.url)
+        except asyncio.CancelledError:
+            pool.terminate()  # closing gracefully would wait on the link that did not answer
+            raise
         except BaseException as e:
             await pool.close()
             if isinstance(e, asyncpg.PostgresError):
@@ -191,7 +201,7 @@ class PostgresStore(Store):
         self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
-            await pool.close()
+            await pool.close()  # cancelled at its deadline, asyncpg terminates the pool's connections
 
     @asynccontextmanager
     async def _connection(self, transaction: bool = False) -> AsyncIterator[asyncpg.Connection]:
@@ -201,21 +211,12 @@ class PostgresStore(Store):
             raise StoreError(f"{self.url}: the store is {state}")
         try:
             async with self._pool.acquire() as conn:
-                if not transaction:
-                    yield conn
-                    return
-                committing = False
-                try:
-                    async with conn.transaction():
+                with _dropped_if_cancelled(conn):
+                    if not transaction:
                         yield conn
-                        committing = True  # the block is done: leaving the transaction commits
-                except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-                    if committing and not isinstance(e, ROLLED_BACK):
-                        raise StoreAmbiguousError(
-                            f"{self.url}: the commit's outcome is unknown ({type(e).__name__}: {e});"
-                            " read the log before writing again"
-                        ) from e
-                    raise
+                        return
+                    async with _transaction(conn, self.url):
+                        yield conn
         except asyncpg.PostgresError as e:
             raise StoreError(f"{self.url}: {type(e).__name__}: {e}") from e
         except (OSError, asyncpg.InterfaceError) as e:
@@ -381,6 +382,43 @@ class PostgresStore(Store):
         async with self._connection() as conn:
             row = await conn.fetchrow("SELECT content_type, data FROM blobs WHERE id = $1", id)
         return None if row is None else Blob(id, row["content_type"], bytes(row["data"]))
+
+
+@contextmanager
+def _dropped_if_cancelled(conn: asyncpg.Connection) -> Iterator[None]:
+    """Terminate ``conn`` when the block is cancelled, so that the pool discards it at once."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        conn.terminate()
+        raise
+
+
+@asynccontextmanager
+async def _transaction(conn: asyncpg.Connection, url: str) -> AsyncIterator[None]:
+    """Run the block in a transaction on ``conn``; a failed COMMIT whose outcome is unknown is ambiguous.
+
+    Not ``conn.transaction()`` as a context manager: cancelled, it would ROLLBACK and wait for the
+    server; here a cancellation leaves the transaction to `_dropped_if_cancelled`, which drops the
+    connection (the server then rolls back on its own).
+    """
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise
+    except BaseException:
+        await transaction.rollback()
+        raise
+    try:
+        await transaction.commit()
+    except ROLLED_BACK:
+        raise
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        raise StoreAmbiguousError(
+            f"{url}: the commit's outcome is unknown ({type(e).__name__}: {e}); read the log before writing again"
+        ) from e
 
 
 async def _append(conn: asyncpg.Connection, batch: EncodedBatch, url: str) -> list[int]:

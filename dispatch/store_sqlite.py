@@ -4,8 +4,10 @@ All database work runs on ONE dedicated worker thread (a single-thread executor)
 never blocks and the connection is only ever touched by the thread that made it. The worker runs jobs
 in submission order, which also serialises appends: sequence numbers are gapless and commit-ordered.
 
-A job the worker has started runs to its end even when the coroutine awaiting it is cancelled: a
-cancelled append may be committed, which the caller learns from the log.
+A job the worker has started runs to its end even when the coroutine awaiting it is cancelled (at its
+deadline, `dispatch.store.StoreDeadlines`): a cancelled append may be committed, which the caller learns
+from the log. The next job waits for it, since the one worker runs one job at a time, and gets a
+deadline of its own; a job cancelled before the worker took it up is never run.
 """
 
 from __future__ import annotations
@@ -160,9 +162,10 @@ class SqliteStore(Store):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ems-store-sqlite")
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
-        except BaseException:
+        except BaseException as e:
             self._executor.submit(self._disconnect)
-            self._executor.shutdown(wait=True)
+            # cancelled (its deadline), the worker may still be opening the file: it closes it when done
+            self._executor.shutdown(wait=not isinstance(e, asyncio.CancelledError))
             self._executor = None
             raise
 
@@ -173,8 +176,12 @@ class SqliteStore(Store):
             return
         try:
             await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
-        finally:
-            executor.shutdown(wait=True)
+        except BaseException:
+            # cut short (its deadline) while the worker ends a job: it closes the file after that job
+            executor.submit(self._disconnect)
+            executor.shutdown(wait=False)
+            raise
+        executor.shutdown(wait=True)
 
     def _connect(self) -> None:
         try:

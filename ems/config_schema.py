@@ -290,6 +290,8 @@ SCHEMA = Table({
         "port": Int(),
         "data_dir": Str(),
         "db": Str(),
+        "store_deadline_s": Float(),
+        "store_bulk_deadline_s": Float(),
         "layout": Str(),
         "token_file": Str(),
         "allow_outside": Bool(),

@@ -9,6 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,7 +27,9 @@ from hypothesis import strategies as st
 from dispatch import store_pg, store_sqlite
 from dispatch.errors import ValidationError
 from dispatch.store import (
+    DEADLINES,
     MAX_NAME_LEN,
+    AppendTimeout,
     Blob,
     IdempotencyConflict,
     LoggedEvent,
@@ -33,12 +38,16 @@ from dispatch.store import (
     StateRow,
     Store,
     StoreAmbiguousError,
+    StoreDeadlines,
     StoredResponse,
     StoreError,
+    StoreTimeout,
     open_store,
     redact_url,
 )
+from dispatch.store_pg import PostgresStore
 from dispatch.store_sqlite import SqliteStore
+from ems.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
@@ -281,15 +290,15 @@ def lose_next_commit_reply(store: Store, monkeypatch: pytest.MonkeyPatch) -> Non
     if isinstance(store, SqliteStore):
         monkeypatch.setattr(store, "_conn", _ReplyLostConnection(store))
         return
-    original, fired = Transaction.__aexit__, []
+    original, fired = Transaction.commit, []
 
-    async def reply_lost(self, extype, ex, tb):
-        await original(self, extype, ex, tb)
-        if extype is None and not fired:
+    async def reply_lost(self):
+        await original(self)
+        if not fired:
             fired.append(True)
             raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
 
-    monkeypatch.setattr(Transaction, "__aexit__", reply_lost)
+    monkeypatch.setattr(Transaction, "commit", reply_lost)
 
 
 @pytest.mark.asyncio
@@ -569,6 +578,121 @@ async def test_closed_store_refuses_work(store: Store) -> None:
         await store.append([call_event(1)])
     with pytest.raises(StoreError, match="closed"):
         await store.open()
+
+
+# --- deadlines ------------------------------------------------------------------------------------
+
+#: Deadlines short enough for a test to pass them (the store answers these tests in milliseconds).
+HURRIED = StoreDeadlines(operation_s=0.2, bulk_s=5.0)
+
+
+@pytest.fixture
+def hurried(store: Store) -> Store:
+    """The opened store, with `HURRIED` deadlines."""
+    store.deadlines = HURRIED
+    return store
+
+
+@asynccontextmanager
+async def log_locked_elsewhere(store: Store, store_url: str, pg_lock: str) -> AsyncIterator[None]:
+    """Hold a lock on the log from another connection: SQLite's write lock, or PostgreSQL's ``pg_lock``."""
+    if isinstance(store, SqliteStore):
+        other = sqlite3.connect(store.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    other = await asyncpg.connect(store_url)
+    try:
+        async with other.transaction():
+            await other.execute(pg_lock)
+            yield
+    finally:
+        await other.close()
+
+
+def test_every_operation_of_every_backend_runs_under_a_deadline() -> None:
+    for backend in (SqliteStore, PostgresStore):
+        operations = {name for name, member in vars(backend).items()
+                      if inspect.iscoroutinefunction(member) and not name.startswith("_")}
+        assert operations == set(DEADLINES), backend.__name__
+        assert all(getattr(backend, name).__wrapped__ for name in operations)
+    assert set(Store.__abstractmethods__) <= set(DEADLINES)
+
+
+def test_deadlines_are_read_from_the_service_table_and_must_be_positive(tmp_path: Path) -> None:
+    assert StoreDeadlines.from_config(load_config(environ={})) == StoreDeadlines()  # config.toml says the same
+    assert StoreDeadlines.from_config({"service": {"store_deadline_s": 1, "store_bulk_deadline_s": 9.5}}) == (
+        StoreDeadlines(operation_s=1, bulk_s=9.5))
+    assert open_store("", tmp_path, deadlines=HURRIED).deadlines == HURRIED
+    for bad in (0, -1.0, float("inf"), float("nan"), True, "3"):
+        with pytest.raises(StoreError, match=rf"service.store_deadline_s: expected a number of seconds > 0, got"):
+            StoreDeadlines.from_config({"service": {"store_deadline_s": bad}})
+
+
+@pytest.mark.asyncio
+async def test_an_append_past_its_deadline_is_ambiguous_and_its_retry_appends_it_once(hurried: Store,
+                                                                                         store_url: str) -> None:
+    async with log_locked_elsewhere(hurried, store_url, "SELECT last_seq FROM log_head FOR UPDATE"):
+        with pytest.raises(AppendTimeout, match=r"append gave no answer within 0.2 s \(service.store_deadline_s\)"
+                                                r".*may still be committed") as caught:
+            await hurried.append([call_event(1)], key="k-1", expected_seq=0)
+
+    assert isinstance(caught.value, StoreAmbiguousError) and caught.value.retry_after_s == 1
+    # Whether the abandoned append went on to commit is the backend's affair (SQLite's worker finishes
+    # it once the lock is free; PostgreSQL's dropped connection is rolled back): its retry under its
+    # key appends it once either way, and the next append numbers on.
+    assert await hurried.append([call_event(1)], key="k-1") == [1]
+    assert await hurried.append([call_event(2)], expected_seq=1) == [2]
+    assert [e.event["call_id"] for e in await hurried.read_events()] == ["c1", "c2"]
+
+
+@pytest.mark.asyncio
+async def test_postgresql_read_past_its_deadline_is_a_plain_timeout_and_the_next_read_answers(
+        pg_url: str, tmp_path: Path) -> None:
+    async with open_store(pg_url, tmp_path, deadlines=HURRIED) as store:
+        await store.append([call_event(1)])
+        async with log_locked_elsewhere(store, pg_url, "LOCK TABLE log_head IN ACCESS EXCLUSIVE MODE"):
+            with pytest.raises(StoreTimeout, match="last_seq gave no answer within 0.2 s") as caught:
+                await store.last_seq()
+            assert not isinstance(caught.value, StoreAmbiguousError)
+            assert await store.read_events() == [LoggedEvent(1, call_event(1))]  # other tables answer
+
+        assert await store.last_seq() == 1
+        assert await store.append([call_event(2)], expected_seq=1) == [2]
+
+
+@pytest.mark.asyncio
+async def test_sqlite_runs_the_call_after_one_past_its_deadline_once_that_one_ends(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    async with open_store("", tmp_path, deadlines=HURRIED) as store:
+        release, running, most = threading.Event(), [], []
+        call = store._call
+
+        def watched(job, args):  # on the worker thread
+            running.append(job)
+            most.append(len(running))
+            try:
+                if job is store_sqlite._last_seq and not release.is_set():
+                    release.wait(10)  # the disk hangs for this one
+                return call(job, args)
+            finally:
+                running.remove(job)
+
+        monkeypatch.setattr(store, "_call", watched)
+        with pytest.raises(StoreTimeout, match="last_seq gave no answer") as caught:
+            await store.last_seq()
+        assert not isinstance(caught.value, StoreAmbiguousError)
+        following = asyncio.create_task(store.append([call_event(1)]))
+        await asyncio.sleep(0)  # handed to the worker, behind the job still running
+        release.set()
+
+        assert await following == [1]
+        assert max(most) == 1  # never two jobs at once on the connection
+        assert await store.last_seq() == 1
 
 
 # A writer that prints each sequence number once append() has returned (= the request was
