@@ -23,7 +23,7 @@ from dispatch.places import Places
 from dispatch.positions import Live, LiveConfig
 from dispatch.runtime import Contribution, Runtime, TokenFile
 from dispatch.service import CAPABILITY_BY_KIND, DispatchService, Positions, UnitSpec, utcnow
-from dispatch.store import open_store
+from dispatch.store import StoreDeadlines, open_store
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,8 @@ async def build_runtime(config: Mapping[str, Any], *, metrics: Registry | None =
     layout = county.resolve_layout(service_cfg.get("layout", "1+5+N"))
     units = list(fleet(layout))
     tokens, token_file = tokens_for(config, county, [u.unit_id for u in units])
-    store = open_store(service_cfg.get("db") or None, data_dir_of(config))
+    store = open_store(service_cfg.get("db") or None, data_dir_of(config),
+                       deadlines=StoreDeadlines.from_config(config))
     live_config = LiveConfig.from_config(config)
     bus = open_bus(live_config.bus, live_config.bus_namespace)
     positions: Positions = {}

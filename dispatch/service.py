@@ -12,8 +12,8 @@ import enum
 import itertools
 import logging
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator, Callable, Iterable, MutableMapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ from dispatch.errors import (CallStateError, NoAssignmentError, OverrideReasonRe
 from dispatch.model import ASSIGNABLE_STATUSES, Call, Capability, Point, State, Unit, UnitStatus
 from dispatch.policy import DispatchConfig, Ranking, recommend
 from dispatch.state import apply, fold
-from dispatch.store import StateRow, Store, StoreError
+from dispatch.store import StateRow, Store, StoreError, StoreTimeout
 from ems.errors import EmsError
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ class DispatchService:
         DispatchError
             An event does not fit the state; nothing is written.
         """
-        async with self._lock, (self.write_guard() if self.write_guard is not None else nullcontext()):
+        async with self._write_lock(), (self.write_guard() if self.write_guard is not None else nullcontext()):
             if self.write_guard is not None or self._unsynced:
                 await self._catch_up_locked()
                 self._unsynced = False
@@ -300,6 +300,25 @@ class DispatchService:
                 for listener in list(self._listeners):
                     listener(seq, d, Origin.LOCAL)
             return seqs
+
+    @asynccontextmanager
+    async def _write_lock(self) -> AsyncIterator[None]:
+        """Hold the write lock, waiting for it no longer than one store deadline.
+
+        Requests that arrive together while the store hangs queue here; each is answered within
+        one deadline (`StoreTimeout`, a 503) instead of waiting for every write ahead of it.
+        """
+        deadline_s = self.store.deadlines.operation_s
+        try:
+            await asyncio.wait_for(self._lock.acquire(), deadline_s)
+        except asyncio.TimeoutError:
+            raise StoreTimeout(f"store: the writes ahead of this one did not finish within {deadline_s:g} s "
+                               "(service.store_deadline_s)",
+                               operation="write lock", deadline_s=deadline_s) from None
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _react(self, state: State, dispatch_dicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The events the reactions derive from a batch, each checked by its fold (one that does not fit is left out)."""
