@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
@@ -59,11 +59,12 @@ class Reject(str, Enum):
 
     INVALID = "invalid"                # coordinates out of WGS84 range, not finite, or valid=false
     NULL_ISLAND = "null_island"        # exactly (0, 0): a receiver with no fix yet
-    DUPLICATE = "duplicate"            # same time as the unit's last accepted fix
-    OUT_OF_ORDER = "out_of_order"      # older than the unit's last accepted fix
+    DUPLICATE = "duplicate"            # same time and place as the unit's newest fix taken
+    OUT_OF_ORDER = "out_of_order"      # older than the unit's newest fix taken
     FUTURE = "future"                  # stamped further ahead of the server clock than allowed
-    JUMP = "jump"                      # implied speed from the last fix above the limit
+    JUMP = "jump"                      # implied speed from the newest fix taken above the limit
     INACCURATE = "inaccurate"          # reported accuracy worse than the limit
+    OUTDATED = "outdated"              # older than max_age_s: kept in the history, never the position
 
     def __str__(self) -> str:
         return self.value
@@ -97,18 +98,79 @@ class Limits:
     max_accuracy_m: float = 200.0
     max_speed_kph: float = 250.0
     max_future_s: float = 60.0
+    clock_skew_s: float = 5.0
+    max_age_s: float = 600.0
+    reanchor_fixes: int = 3
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Limits:
-        """Read ``[gps]``: ``max_accuracy_m``, ``max_speed_kph``, ``max_future_s``."""
+        """Read ``[gps]``: ``max_accuracy_m``, ``max_speed_kph``, ``max_future_s``, ``clock_skew_s``,
+        ``max_age_s``, ``reanchor_fixes``.
+
+        Raises
+        ------
+        GpsError
+            A threshold is not > 0, ``clock_skew_s`` is not from 0 to ``max_future_s``, or
+            ``reanchor_fixes`` is not a whole number >= 2 (1 would take every jump).
+        """
         gps = config.get("gps", {}) or {}
+        reanchor = gps.get("reanchor_fixes", cls.reanchor_fixes)
+        if isinstance(reanchor, bool) or not isinstance(reanchor, int) or reanchor < 2:
+            raise GpsError("gps.reanchor_fixes", f"must be a whole number of fixes >= 2, got {reanchor!r}")
         limits = cls(max_accuracy_m=float(gps.get("max_accuracy_m", cls.max_accuracy_m)),
                      max_speed_kph=float(gps.get("max_speed_kph", cls.max_speed_kph)),
-                     max_future_s=float(gps.get("max_future_s", cls.max_future_s)))
-        for name in ("max_accuracy_m", "max_speed_kph", "max_future_s"):
+                     max_future_s=float(gps.get("max_future_s", cls.max_future_s)),
+                     clock_skew_s=float(gps.get("clock_skew_s", cls.clock_skew_s)),
+                     max_age_s=float(gps.get("max_age_s", cls.max_age_s)),
+                     reanchor_fixes=reanchor)
+        for name in ("max_accuracy_m", "max_speed_kph", "max_future_s", "max_age_s"):
             if not getattr(limits, name) > 0:
                 raise GpsError(f"gps.{name}", f"must be > 0, got {getattr(limits, name)}")
+        if not 0 <= limits.clock_skew_s <= limits.max_future_s:
+            raise GpsError("gps.clock_skew_s", f"must be from 0 to gps.max_future_s ({limits.max_future_s}), "
+                                               f"got {limits.clock_skew_s}")
         return limits
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """What the filter chain knows of one unit between its fixes (a value: each fix gives a new one).
+
+    ``last`` is the newest fix taken: the unit's position, or a fix kept in the history only
+    (`Reject.OUTDATED`) when that is newer. ``candidates`` are the fixes refused since as jumps or
+    out of order that agree with each other (each one after the previous, at a plausible speed):
+    ``reanchor_fixes`` of them in a row mean ``last`` was the wrong one.
+    """
+
+    last: Fix | None = None
+    candidates: tuple[Fix, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with one fix (`decide`).
+
+    Attributes
+    ----------
+    reason
+        None: the fix is the unit's position. `Reject.OUTDATED`: it goes to the history only.
+        Any other reason: it is not taken.
+    fix
+        The fix to store (its time clamped to the server clock), None when not taken.
+    track
+        The unit's track after this fix.
+    reanchored
+        The fix was taken because the last candidates agreed with it against ``last``.
+    clamped
+        The fix taken was stamped more than ``clock_skew_s`` ahead of the server clock (within
+        ``max_future_s``) and is taken at the server's time plus ``clock_skew_s``.
+    """
+
+    reason: Reject | None
+    fix: Fix | None
+    track: Track
+    reanchored: bool = False
+    clamped: bool = False
 
 
 # -- the filter chain --------------------------------------------------------------------------
@@ -121,12 +183,8 @@ def distance_m(a_lon: float, a_lat: float, b_lon: float, b_lat: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def check_fix(fix: Fix, last: Fix | None, now: datetime, limits: Limits) -> Reject | None:
-    """Return why ``fix`` must be rejected given the unit's last accepted fix, or None to accept it.
-
-    The checks run in this order, so each rejected fix is counted under one reason: invalid,
-    (0, 0), accuracy, future, duplicate, out of order, jump.
-    """
+def _screen(fix: Fix, now: datetime, limits: Limits) -> Reject | None:
+    """Return why a fix is unusable on its own: invalid, (0, 0), inaccurate, too far in the future."""
     if not fix.valid or not (math.isfinite(fix.lon) and math.isfinite(fix.lat)) \
             or not (-180.0 <= fix.lon <= 180.0 and -90.0 <= fix.lat <= 90.0):
         return Reject.INVALID
@@ -136,16 +194,68 @@ def check_fix(fix: Fix, last: Fix | None, now: datetime, limits: Limits) -> Reje
         return Reject.INACCURATE
     if (fix.at - now).total_seconds() > limits.max_future_s:
         return Reject.FUTURE
-    if last is not None:
-        dt_s = (fix.at - last.at).total_seconds()
-        if dt_s == 0:
-            return Reject.DUPLICATE
-        if dt_s < 0:
-            return Reject.OUT_OF_ORDER
-        speed_kph = distance_m(last.lon, last.lat, fix.lon, fix.lat) / dt_s * 3.6
-        if speed_kph > limits.max_speed_kph:
-            return Reject.JUMP
     return None
+
+
+def _follows(before: Fix, fix: Fix, limits: Limits) -> Reject | None:
+    """Return why ``fix`` cannot come after ``before`` on one track: duplicate, out of order, jump."""
+    dt_s = (fix.at - before.at).total_seconds()
+    if dt_s < 0:
+        return Reject.OUT_OF_ORDER
+    moved_m = distance_m(before.lon, before.lat, fix.lon, fix.lat)
+    if dt_s == 0:
+        # the same fix sent again; at the same time elsewhere is an infinite speed
+        return Reject.DUPLICATE if moved_m == 0 else Reject.JUMP
+    if moved_m / dt_s * 3.6 > limits.max_speed_kph:
+        return Reject.JUMP
+    return None
+
+
+def decide(fix: Fix, track: Track, now: datetime, limits: Limits) -> Decision:
+    """Return whether ``fix`` is a unit's position, history only, or refused, and the unit's new track.
+
+    In this order: invalid, (0, 0), accuracy, future (more than ``max_future_s`` ahead of
+    ``now``; a fix less far ahead but more than ``clock_skew_s`` is taken at ``now +
+    clock_skew_s``: it cannot have been taken after it arrived, and kept at its own time it
+    would make the real fixes after it out of order until the server's clock caught up with it),
+    then against ``track.last``: duplicate, out of order, jump. A fix refused as out of order or a jump
+    becomes a candidate; when ``reanchor_fixes`` candidates in a row agree with each other and
+    the newest is newer than ``track.last``, the newest is taken (re-anchored): one bad fix taken
+    cannot lock the real ones out. Last, a fix taken more than ``max_age_s`` old is
+    `Reject.OUTDATED`: kept for the history (a phone's queue sent after a time offline), never
+    the position.
+    """
+    reason = _screen(fix, now, limits)
+    if reason is not None:
+        return Decision(reason, None, track)
+    latest_at = now + timedelta(seconds=limits.clock_skew_s)
+    clamped = fix.at > latest_at
+    if clamped:
+        fix = replace(fix, at=latest_at)
+    reanchored = False
+    reason = _follows(track.last, fix, limits) if track.last is not None else None
+    if reason is Reject.DUPLICATE:
+        return Decision(reason, None, track)
+    if reason is not None:
+        chain = track.candidates
+        agreement = _follows(chain[-1], fix, limits) if chain else None
+        if agreement is Reject.DUPLICATE:
+            return Decision(reason, None, track)  # a candidate sent again counts once
+        chain = chain + (fix,) if chain and agreement is None else (fix,)
+        assert track.last is not None
+        if len(chain) < limits.reanchor_fixes or fix.at < track.last.at:
+            return Decision(reason, None, Track(track.last, chain[-limits.reanchor_fixes:]))
+        reanchored = True
+    outdated = (now - fix.at).total_seconds() > limits.max_age_s
+    return Decision(Reject.OUTDATED if outdated else None, fix, Track(fix), reanchored=reanchored, clamped=clamped)
+
+
+def check_fix(fix: Fix, last: Fix | None, now: datetime, limits: Limits) -> Reject | None:
+    """Return why ``fix`` is not the position after the unit's newest fix ``last`` (no candidates), or None.
+
+    `decide` with a track of ``last`` alone: see it for the order of the checks.
+    """
+    return decide(fix, Track(last), now, limits).reason
 
 
 # -- parsing helpers ---------------------------------------------------------------------------

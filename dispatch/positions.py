@@ -2,8 +2,9 @@
 
 `Live` is held by the application (`dispatch.live` registers its routes and background tasks): a
 fix is handled in memory on the request (parse, filter, update the latest position, hand it to the
-consoles' next ``positions`` frame); `Live.flush` writes the store about once a second (history in
-batches; while the backlog is full the intake answers 503, so nothing taken is dropped);
+consoles' next ``positions`` frame); `Live.flush` writes the store every ``flush_interval_s`` (history in
+batches; while the backlog is full the intake answers 503, so nothing taken is dropped; a crash loses
+what was taken since the last write);
 `Live.update_etas` snaps and times units with a destination off the request path, at the county's
 local hour, at most once per unit every ``eta_interval_s``.
 """
@@ -22,12 +23,12 @@ from typing import Any
 from dispatch import gps
 from dispatch.bus import Bus
 from dispatch.errors import BacklogFullError, UnknownDeviceError, ValidationError
-from dispatch.gps import Fix, Limits, Reject
+from dispatch.gps import Fix, Limits, Reject, Track
 from dispatch.metrics import Registry
 from dispatch.model import UnitStatus
 from dispatch.service import DispatchService, Origin, Positions
 from dispatch.views import unit_json
-from dispatch.store import PositionRow, StoreError, latest_per_unit
+from dispatch.store import PositionRow, StoreError
 from dispatch.ws import POSITION_INTERVAL_S, Hub
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class LiveConfig:
     stale_after_s: float = 600.0
     history_days: float = 30.0
     max_backlog_rows: int = 50_000
-    flush_interval_s: float = 1.0
+    flush_interval_s: float = 0.25
     eta_interval_s: float = 5.0
     devices: Mapping[str, str] = field(default_factory=dict)
     osmand_port: int | None = None
@@ -75,7 +76,7 @@ class LiveConfig:
                    stale_after_s=float(g.get("stale_after_s", cls.stale_after_s)),
                    history_days=float(g.get("history_days", cls.history_days)),
                    max_backlog_rows=_backlog(g.get("max_backlog_rows", cls.max_backlog_rows)),
-                   flush_interval_s=float(g.get("flush_interval_s", cls.flush_interval_s)),
+                   flush_interval_s=_positive("gps.flush_interval_s", g.get("flush_interval_s", cls.flush_interval_s)),
                    eta_interval_s=float(g.get("eta_interval_s", cls.eta_interval_s)),
                    devices={str(k): str(v) for k, v in (g.get("devices") or {}).items()},
                    osmand_port=int(port) if port else None,
@@ -142,7 +143,11 @@ class Live:
         self.service, self.positions, self.county, self.config, self.bus = service, positions, county, config, bus
         self.router = service.router
         self.units: dict[str, UnitLive] = {}
-        self.pending: list[PositionRow] = []
+        # What the filter chain knows of each unit (its newest fix taken and the candidates
+        # refused since): the newest fix may be newer than the unit's position (history only).
+        self.tracks: dict[str, Track] = {}
+        self.pending: list[PositionRow] = []             # history rows waiting for the store
+        self.pending_latest: dict[str, PositionRow] = {}  # each unit's newest position waiting for it
         self._devices: dict[str, str] | None = None
         self.hub = Hub(service, self.unit_view, max_events=config.ws_max_events,
                        replay_events=config.ws_replay_events, ping_interval_s=config.ws_ping_interval_s,
@@ -166,6 +171,12 @@ class Live:
         self.store_failures = registry.counter("ems_gps_store_failures_total",
                                                "Failed position writes (retried)")
         self.eta_runs = registry.counter("ems_gps_eta_computed_total", "Live ETAs computed")
+        self.reanchored = registry.counter("ems_gps_fixes_reanchored_total",
+                                           "Fixes taken as a unit's position against its last one, after "
+                                           "[gps] reanchor_fixes refused fixes in a row agreed with each other")
+        self.clamped = registry.counter("ems_gps_fixes_clamped_total",
+                                        "Fixes stamped more than [gps] clock_skew_s ahead of the server clock "
+                                        "(within max_future_s), taken at the server's time plus clock_skew_s")
         registry.gauge("ems_gps_pending_rows", "Fixes waiting for the next store write",
                        lambda: {(): float(len(self.pending))})
         registry.gauge("ems_gps_units_stale", "Units currently stale",
@@ -269,7 +280,9 @@ class Live:
                now: datetime | None = None) -> list[Reject | None]:
         """Filter and take a unit's fixes (time order); return each one's reject reason or None.
 
-        ``now`` is the service clock's time, read here when not given.
+        A fix is the unit's position (None), kept in the history only (`Reject.OUTDATED`) or not
+        taken (any other reason); `gps.decide` tells which, from the unit's track. ``now`` is the
+        service clock's time, read here when not given.
         """
         if now is None:
             now = self.service.clock()
@@ -277,29 +290,38 @@ class Live:
         outcome: list[Reject | None] = [None] * len(fixes)
         order = sorted(range(len(fixes)), key=lambda i: fixes[i].at) if len(fixes) > 1 else range(len(fixes))
         live = self.units.get(unit_id)
-        last = live.fix if live is not None else None
+        track = self.tracks.get(unit_id) or Track(live.fix if live is not None else None)
         pending = self.pending
+        position: Fix | None = None
         taken = 0
         for i in order:
-            fix = fixes[i]
-            reason = gps.check_fix(fix, last, now, limits)
-            if reason is not None:
-                outcome[i] = reason
-                self.rejected.inc(reason.value)
+            decision = gps.decide(fixes[i], track, now, limits)
+            track, outcome[i], fix = decision.track, decision.reason, decision.fix
+            if decision.reason is not None:
+                self.rejected.inc(decision.reason.value)
+            if fix is None:
                 continue
-            pending.append(PositionRow(unit_id, fix.at, fix.lon, fix.lat, fix.speed_mps, fix.heading_deg,
-                                       fix.accuracy_m, fix.altitude_m))
-            last = fix
-            taken += 1
-        if taken and last is not None:
+            if decision.reanchored:
+                self.reanchored.inc()
+            if decision.clamped:
+                self.clamped.inc()
+            row = PositionRow(unit_id, fix.at, fix.lon, fix.lat, fix.speed_mps, fix.heading_deg,
+                              fix.accuracy_m, fix.altitude_m)
+            pending.append(row)
+            if decision.reason is None:
+                self.pending_latest[unit_id] = row
+                position = fix
+                taken += 1
+        self.tracks[unit_id] = track
+        if position is not None:
             self.accepted.inc(source, amount=taken)
             if live is None:
-                live = self.units[unit_id] = UnitLive(last)
+                live = self.units[unit_id] = UnitLive(position)
             else:
-                live.fix = last
+                live.fix = position
             live.stale, live.local, live.eta_due = False, True, True
             live.road = None
-            self.positions[unit_id] = ((last.lon, last.lat), last.at)
+            self.positions[unit_id] = ((position.lon, position.lat), position.at)
             self.announce(unit_id, live)
         if len(self.pending) > MAX_PENDING_ROWS:
             dropped = len(self.pending) - MAX_PENDING_ROWS
@@ -319,6 +341,9 @@ class Live:
             return
         if live is None:
             live = self.units[unit_id] = UnitLive(fix)
+        track = self.tracks.get(unit_id)
+        if track is not None and (track.last is None or track.last.at < fix.at):
+            self.tracks[unit_id] = Track(fix)  # this instance's filter goes on from the newer fix
         live.fix, live.stale, live.local, live.eta_due = fix, bool(message.get("stale")), False, False
         live.eta_s, live.eta_target = message.get("eta_s"), message.get("eta_target")
         road = message.get("road")
@@ -343,19 +368,24 @@ class Live:
     # -- background work ----------------------------------------------------------------------
 
     async def flush(self) -> int:
-        """Write the waiting fixes to the store (history and latest); return how many were written.
+        """Write the waiting fixes to the store (history and latest); return how many history rows were written.
 
-        The latest-position table gets only the newest row of each unit, first; history goes in
-        slices of `FLUSH_SLICE_ROWS`. After a failure the rows not yet in the history wait for the
-        next try (writing a latest position again is harmless; a history row twice is not).
+        The latest-position table gets each unit's newest position first (not a history-only
+        fix, though newer); history goes in slices of `FLUSH_SLICE_ROWS`. After a failure what is
+        not yet written waits for the next try (writing a latest position again is harmless; a
+        history row twice is not). A crash loses what waits: at most ``flush_interval_s`` of
+        fixes (and the write itself), as docs/protocol.md says.
         """
-        if not self.pending:
+        if not self.pending and not self.pending_latest:
             return 0
         rows, self.pending = self.pending, []
+        latest, self.pending_latest = self.pending_latest, {}
         store = self.service.store
         written = 0
         try:
-            await store.upsert_positions(latest_per_unit(rows))
+            if latest:
+                await store.upsert_positions(list(latest.values()))
+                latest = {}
             for start in range(0, len(rows), FLUSH_SLICE_ROWS):
                 await store.append_position_history(rows[start:start + FLUSH_SLICE_ROWS])
                 written = min(len(rows), start + FLUSH_SLICE_ROWS)
@@ -363,6 +393,7 @@ class Live:
             self.store_failures.inc()
             self.store_rows.inc(amount=written)
             self.pending = rows[written:] + self.pending
+            self.pending_latest = latest | self.pending_latest  # a position taken meanwhile is newer
             log.error("position store write failed (%d rows kept for the next try): %s", len(rows) - written, e)
             return written
         self.store_rows.inc(amount=len(rows))
@@ -456,7 +487,7 @@ class Live:
         return out
 
     async def load(self) -> None:
-        """Take the latest stored positions (start-up)."""
+        """Take the latest stored positions (start-up): each unit's filter goes on from its position."""
         now = self.service.clock()
         for unit_id, row in (await self.service.store.latest_positions()).items():
             if unit_id in self.service.state.units:

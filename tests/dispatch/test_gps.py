@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,8 +11,8 @@ from hypothesis import strategies as st
 
 from urllib.parse import parse_qsl, urlencode
 
-from dispatch.gps import (KNOT_MPS, Fix, GpsError, Limits, Reject, check_fix, distance_m, parse_json_fixes,
-                          parse_osmand, parse_osmand_json, parse_query, parse_time)
+from dispatch.gps import (KNOT_MPS, Decision, Fix, GpsError, Limits, Reject, Track, check_fix, decide, distance_m,
+                          parse_json_fixes, parse_osmand, parse_osmand_json, parse_query, parse_time)
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
 LIMITS = Limits(max_accuracy_m=100.0, max_speed_kph=250.0, max_future_s=60.0)
@@ -171,20 +172,157 @@ def test_each_filter_rejects_with_its_reason(candidate, last, reason):
     assert check_fix(candidate, last, NOW, LIMITS) is reason
 
 
-@pytest.mark.parametrize("candidate", [
-    fix(at=NOW + timedelta(seconds=59)),
-    fix(accuracy_m=100.0),
-    fix(lat=28.25 + 0.009, at=NOW + timedelta(seconds=20)),  # 1 km in 20 s: 180 km/h
+@pytest.mark.parametrize(("candidate", "last"), [
+    (fix(at=NOW + timedelta(seconds=59)), fix(at=NOW - timedelta(seconds=30))),
+    (fix(accuracy_m=100.0), fix(at=NOW - timedelta(seconds=30))),
+    (fix(lat=28.25 + 0.009), fix(at=NOW - timedelta(seconds=20))),  # 1 km in 20 s: 180 km/h
+    (fix(at=NOW - timedelta(seconds=600)), None),                   # as old as max_age_s
 ])
-def test_fixes_within_the_limits_pass(candidate):
-    last = fix(at=NOW - timedelta(seconds=30)) if candidate.lat == 28.25 else fix()
+def test_fixes_within_the_limits_pass(candidate, last):
     assert check_fix(candidate, last, NOW, LIMITS) is None
+
+
+def test_the_same_time_elsewhere_is_a_jump_not_a_duplicate():
+    assert check_fix(fix(lat=28.251), fix(), NOW, LIMITS) is Reject.JUMP
 
 
 def test_limits_from_config_refuse_nonsense():
     assert Limits.from_config({"gps": {"max_accuracy_m": 50}}).max_accuracy_m == 50.0
     with pytest.raises(GpsError, match="gps.max_speed_kph: must be > 0"):
         Limits.from_config({"gps": {"max_speed_kph": 0}})
+    with pytest.raises(GpsError, match="gps.max_age_s: must be > 0, got -1.0"):
+        Limits.from_config({"gps": {"max_age_s": -1}})
+    for bad in (1, 2.5, True, "3"):
+        with pytest.raises(GpsError, match=f"gps.reanchor_fixes: must be a whole number of fixes >= 2, got {bad!r}"):
+            Limits.from_config({"gps": {"reanchor_fixes": bad}})
+    with pytest.raises(GpsError, match=r"gps.clock_skew_s: must be from 0 to gps.max_future_s \(60.0\), got 61.0"):
+        Limits.from_config({"gps": {"clock_skew_s": 61}})
+    assert Limits.from_config({"gps": {"reanchor_fixes": 4, "max_age_s": 300}}) == Limits(reanchor_fixes=4,
+                                                                                        max_age_s=300.0)
+
+
+# -- the track: re-anchoring, the server clock, outdated fixes ---------------------------------
+
+def feed(fixes: list[tuple[Fix, datetime]], limits: Limits = LIMITS, track: Track = Track()) -> list[Decision]:
+    """Decide each (fix, arrival time) in turn, carrying the track along as `Live` does."""
+    out = []
+    for f, now in fixes:
+        decision = decide(f, track, now, limits)
+        track = decision.track
+        out.append(decision)
+    return out
+
+
+def along(start: datetime, n: int, step_s: float = 15.0, kph: float = 60.0) -> list[tuple[Fix, datetime]]:
+    """A unit driving north at ``kph``: ``n`` fixes ``step_s`` apart, each arriving 1 s after it was taken."""
+    dlat = kph / 3.6 * step_s / 111_195.0
+    return [(fix(lat=28.25 + k * dlat, at=start + timedelta(seconds=k * step_s)),
+             start + timedelta(seconds=k * step_s + 1)) for k in range(n)]
+
+
+def test_one_bad_first_fix_is_dropped_for_the_real_track_after_reanchor_fixes():
+    bad = fix(lon=113.55, at=NOW - timedelta(seconds=5))  # 100 km east
+    real = along(NOW, 5)
+    decisions = feed([(bad, NOW)] + real)
+    assert [d.reason for d in decisions] == [None, Reject.JUMP, Reject.JUMP, None, None, None]
+    assert [d.reanchored for d in decisions] == [False, False, False, True, False, False]
+    assert decisions[3].fix == real[2][0] and decisions[3].track == Track(real[2][0])
+
+
+def test_a_bad_fix_after_real_ones_is_refused_and_forgotten():
+    real = along(NOW, 6)
+    bad = (fix(lon=113.55, at=NOW + timedelta(seconds=40)), NOW + timedelta(seconds=41))
+    decisions = feed(real[:3] + [bad] + real[3:])
+    assert [d.reason for d in decisions] == [None, None, None, Reject.JUMP, None, None, None]
+    assert decisions[3].track.candidates == (bad[0],) and decisions[4].track == Track(real[3][0])
+
+
+def test_candidates_that_disagree_with_each_other_never_reanchor():
+    """Scattered bad fixes (multipath in a city) each start a new chain: the unit stays put."""
+    start = fix(at=NOW)
+    scattered = [(fix(lon=112.55 + (-1) ** k * 0.5, at=NOW + timedelta(seconds=10 * k)), NOW + timedelta(seconds=10 * k))
+                 for k in range(1, 8)]
+    decisions = feed([(start, NOW)] + scattered)
+    assert all(d.reason is Reject.JUMP and not d.reanchored for d in decisions[1:])
+    assert decisions[-1].track.last == start
+
+
+def test_a_candidate_sent_again_counts_once():
+    bad = fix(lon=113.55, at=NOW - timedelta(seconds=5))
+    real = along(NOW, 3)
+    decisions = feed([(bad, NOW), real[0], real[1], real[1], real[2]])
+    assert [d.reason for d in decisions] == [None, Reject.JUMP, Reject.JUMP, Reject.JUMP, None]
+    assert decisions[-1].reanchored
+
+
+def test_a_fix_stamped_ahead_of_the_clock_is_taken_at_it_and_locks_nothing_out():
+    """+55 s passed max_future_s (60 s) and, kept at its time, made real fixes out_of_order for 55 s."""
+    ahead = fix(at=NOW + timedelta(seconds=55))
+    real = along(NOW + timedelta(seconds=10), 3)
+    decisions = feed([(ahead, NOW)] + real)
+    assert decisions[0].clamped and decisions[0].fix.at == NOW + timedelta(seconds=LIMITS.clock_skew_s)
+    assert [d.reason for d in decisions] == [None, None, None, None]
+    skew = feed([(fix(at=NOW + timedelta(seconds=3)), NOW)])[0]
+    assert skew.fix.at == NOW + timedelta(seconds=3) and not skew.clamped  # within clock_skew_s: its own time
+
+
+def test_an_outdated_fix_goes_to_the_history_only():
+    day_old = fix(at=NOW - timedelta(days=1))
+    first = decide(day_old, Track(), NOW, LIMITS)
+    assert first.reason is Reject.OUTDATED and first.fix == day_old and first.track == Track(day_old)
+    # a backlog sent after a time offline: history in order, the fresh fix is the position
+    position = fix(at=NOW - timedelta(hours=1))
+    backlog = [(fix(lat=28.25 + k * 1e-3, at=NOW - timedelta(seconds=1800 - 60 * k)), NOW) for k in range(30)]
+    fresh = (fix(lat=28.25 + 0.03, at=NOW - timedelta(seconds=5)), NOW)
+    decisions = feed(backlog + [fresh], track=Track(position))
+    assert [d.reason for d in decisions[:20]] == [Reject.OUTDATED] * 20  # older than max_age_s
+    assert all(d.reason is None for d in decisions[20:]) and all(d.fix is not None for d in decisions)
+    # the same queue sent again is out of order: never twice in the history
+    again = feed(backlog[:3], track=decisions[-1].track)
+    assert all(d.fix is None for d in again)
+
+
+real_track = st.lists(st.tuples(st.floats(10.0, 60.0),                  # seconds to the next fix
+                                st.floats(0.0, 0.9 * LIMITS.max_speed_kph),  # speed on the way
+                                st.floats(0.0, 360.0),                  # heading
+                                st.floats(0.0, 3.0)),                   # seconds on the network
+                      min_size=LIMITS.reanchor_fixes + 2, max_size=25)
+bad_fix = st.tuples(st.integers(0, 25),                                     # real fixes before it
+                    st.floats(-3.0, 3.0), st.floats(-3.0, 3.0),             # degrees off the track
+                    st.floats(-2 * 86_400.0, 120.0),                        # stamped, from its arrival
+                    st.floats(0.0, 1.0))                                    # arrival, between two fixes
+
+
+@settings(max_examples=300, deadline=None)
+@given(real_track, bad_fix)
+def test_after_one_bad_fix_the_position_follows_the_real_track_within_reanchor_fixes(legs, bad):
+    """Whatever one bad fix is and whenever it comes, at most reanchor_fixes real fixes later the
+    unit's position is the real one again, and stays so."""
+    lon, lat, at = 112.55, 28.25, NOW
+    real: list[tuple[Fix, datetime]] = []
+    for gap_s, kph, heading, latency_s in legs:
+        real.append((fix(lon=lon, lat=lat, at=at), at + timedelta(seconds=latency_s)))
+        step_m = kph / 3.6 * gap_s
+        lat += step_m * math.cos(math.radians(heading)) / 111_195.0
+        lon += step_m * math.sin(math.radians(heading)) / (111_195.0 * math.cos(math.radians(lat)))
+        at += timedelta(seconds=gap_s)
+    index, dlon, dlat, stamped_s, between = bad
+    index = min(index, len(real) - 1)
+    after = real[index - 1][1] if index else NOW - timedelta(seconds=30)
+    arrives = after + (real[index][1] - after) * between
+    wrong = (fix(lon=real[index][0].lon + dlon, lat=real[index][0].lat + dlat,
+                 at=arrives + timedelta(seconds=stamped_s)), arrives)
+    position = None
+    track = Track()
+    for k, (f, now) in enumerate(real[:index] + [wrong] + real[index:]):
+        decision = decide(f, track, now, LIMITS)
+        track = decision.track
+        if decision.reason is None:
+            position = decision.fix
+        if k < index:
+            assert position == f  # before the bad fix: the real track, every fix
+        elif k - index >= LIMITS.reanchor_fixes:
+            assert position == f, f"real fix {k - index} after the bad one: the unit is at {position}"
 
 
 fixes_strategy = st.lists(

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import pytest
 
+from dispatch import gps
 from dispatch.errors import ValidationError
 from dispatch.app import create_app
 from dispatch.http import SERVICE
@@ -71,7 +72,7 @@ async def test_traccar_client_osmand_post_with_query_string(client):
 
 
 async def test_osmand_get_and_form_post_with_deviceid_and_location(client):
-    t = now()
+    t = now() - timedelta(seconds=30)
     r = await client.get("/osmand", params={"deviceid": "liushahe-1", "location": f"{A[1]},{A[0]}",
                                             "timestamp": t.strftime("%Y-%m-%d %H:%M:%S")})
     assert r.status == 200
@@ -240,6 +241,8 @@ async def test_metrics_are_prometheus_text(client):
     assert 'ems_ws_clients{role="dispatcher"} 1' in text
     assert 'ems_ws_queue_depth{stat="max"}' in text and "ems_events_published_total" in text
     assert 'ems_gps_fixes_rejected_total{reason="jump"} 0' in text
+    assert 'ems_gps_fixes_rejected_total{reason="outdated"} 0' in text
+    assert "ems_gps_fixes_reanchored_total 0" in text and "ems_gps_fixes_clamped_total 0" in text
     assert "ems_ws_positions_sent_total 0" in text
     assert isinstance(client.server.app[RUNTIME].live.hub.clients, set)
     await ws.close()
@@ -330,3 +333,85 @@ def test_the_backlog_limit_must_be_a_whole_number_of_rows_the_intake_can_hold():
         with pytest.raises(ValidationError, match=f"gps.max_backlog_rows: must be a whole number of rows from 1 to "
                                                   f"199000, got {bad!r}"):
             LiveConfig.from_config({"gps": {"max_backlog_rows": bad}})
+
+
+# -- faults that locked a unit out --------------------------------------------------------------
+
+def json_fix(lon: float, lat: float, at: datetime) -> dict:
+    return {"lon": lon, "lat": lat, "timestamp": at.isoformat()}
+
+
+async def post(client, *fixes: dict, unit_id: str = "centre-1") -> dict:
+    r = await client.post(f"/api/units/{unit_id}/positions", json={"fixes": list(fixes)}, headers=auth("dispatcher"))
+    assert r.status == 200
+    return await r.json()
+
+
+async def test_one_bad_fix_100_km_off_locks_the_unit_out_for_reanchor_fixes_real_ones_only(client):
+    """Was: the next 10 real fixes rejected as jumps (~24 min at 250 km/h)."""
+    t = now() - timedelta(seconds=90)
+    assert await post(client, json_fix(A[0] + 1.0, A[1], t)) == {"accepted": 1, "rejected": []}  # 100 km east
+    answers = [await post(client, json_fix(A[0], A[1] + k * 1e-4, t + timedelta(seconds=15 * k))) for k in (1, 2, 3)]
+    assert [a["rejected"] for a in answers] == [[{"index": 0, "reason": "jump"}]] * 2 + [[]]
+    assert (await unit(client))["position"] == {"lon": A[0], "lat": A[1] + 3e-4}
+    assert await metric(client, "ems_gps_fixes_reanchored_total") == 1
+    assert await metric(client, 'ems_gps_fixes_rejected_total{reason="jump"}') == 2
+    await post(client, json_fix(A[0], A[1] + 4e-4, t + timedelta(seconds=60)))
+    assert (await unit(client))["position"] == {"lon": A[0], "lat": A[1] + 4e-4}  # and it follows on
+
+
+async def test_a_fix_stamped_55_s_ahead_does_not_make_the_real_ones_out_of_order(client):
+    """Was: 55 s passed max_future_s (60 s), and real fixes were out_of_order until the clock caught up."""
+    live = client.server.app[RUNTIME].live
+    t = now() - timedelta(seconds=60)
+    assert live.ingest("centre-1", [gps.Fix(A[0], A[1], t + timedelta(seconds=55))], "json", now=t) == [None]
+    assert (await unit(client))["position_at"] == (t + timedelta(seconds=5)).isoformat()  # clock_skew_s ahead
+    assert await metric(client, "ems_gps_fixes_clamped_total") == 1
+    real = [gps.Fix(B[0], B[1] + k * 1e-4, t + timedelta(seconds=10 * k)) for k in (1, 2)]
+    assert [live.ingest("centre-1", [f], "json", now=f.at) for f in real] == [[None], [None]]
+    assert (await unit(client))["position"] == {"lon": B[0], "lat": B[1] + 2e-4}
+
+
+async def test_a_backlog_after_a_time_offline_goes_to_the_history_and_the_fresh_fix_is_the_position(client):
+    t = now()
+    backlog = [json_fix(A[0] + k * 1e-5, A[1], t - timedelta(seconds=1770 - 60 * k)) for k in range(30)]
+    answer = await post(client, *backlog)
+    assert answer["accepted"] == 10  # the last 10 minutes
+    assert answer["rejected"] == [{"index": i, "reason": "outdated"} for i in range(20)]
+    assert (await unit(client))["position_at"] == backlog[-1]["timestamp"]
+    assert await metric(client, 'ems_gps_fixes_rejected_total{reason="outdated"}') == 20
+    store = client.server.app[SERVICE].store
+    await client.server.app[RUNTIME].live.flush()
+    assert len(await store.position_history("centre-1")) == 30  # every fix, the outdated ones too
+
+
+async def test_a_day_old_first_fix_is_history_not_a_position(client):
+    day_old = json_fix(A[0], A[1], now() - timedelta(days=1))
+    assert await post(client, day_old) == {"accepted": 0, "rejected": [{"index": 0, "reason": "outdated"}]}
+    view = await unit(client)
+    assert view["position"] is None and view["stale"] is True
+    await client.server.app[RUNTIME].live.flush()
+    store = client.server.app[SERVICE].store
+    assert "centre-1" not in await store.latest_positions()
+    assert len(await store.position_history("centre-1")) == 1
+
+
+async def test_the_stored_latest_position_is_never_a_history_only_fix(aiohttp_client, tmp_path):
+    """Outdated fixes newer than the position go to the history; the latest-position table keeps the position."""
+    warnings.simplefilter("ignore")
+    client = await aiohttp_client(create_app(live_config(tmp_path, flush_interval_s=3600.0)))  # flushed here only
+    live = client.server.app[RUNTIME].live
+    store = client.server.app[SERVICE].store
+    t = now() - timedelta(hours=2)
+    assert live.ingest("centre-1", [gps.Fix(A[0], A[1], t)], "json", now=t) == [None]
+    later = [gps.Fix(A[0] + k * 1e-5, A[1], t + timedelta(minutes=k)) for k in range(1, 6)]
+    assert live.ingest("centre-1", later, "json", now=t + timedelta(minutes=30)) == [gps.Reject.OUTDATED] * 5
+    assert await live.flush() == 6
+    assert (await store.latest_positions())["centre-1"].at == t
+    assert [h.at for h in await store.position_history("centre-1")] == [t] + [f.at for f in later]
+
+
+def test_the_flush_interval_must_be_positive():
+    assert LiveConfig.from_config({"gps": {"flush_interval_s": 0.5}}).flush_interval_s == 0.5
+    with pytest.raises(ValidationError, match="gps.flush_interval_s: must be a number of seconds > 0, got 0"):
+        LiveConfig.from_config({"gps": {"flush_interval_s": 0}})
