@@ -24,8 +24,10 @@ INSIDE = {"lon": 112.121, "lat": 28.001}
 # east of its station (112.122, 28.002), about 24 km from the nearest road of the tiny county.
 UNIT = "liushahe-1"
 OFF_ROAD = (112.382, 28.002)
-# A plausible track there: one fix a minute at 60 km/h (1 km a minute), the last one now.
+# A track there in 26 steps, the last one now: one fix every 20 s (about 170 km/h, under the speed filter),
+# so the whole track is newer than [gps] max_age_s (600 s) and every fix can become the position.
 TRACK_MINUTES = 26
+STEP_S = 20
 
 
 @pytest.fixture
@@ -40,11 +42,11 @@ def glitch(now: datetime) -> list[dict]:
 
 
 def track(now: datetime) -> list[dict]:
-    """A minute-by-minute track from the station to the off-road point at 60 km/h (no jump, no glitch)."""
+    """A track from the station to the off-road point, one fix every 20 s (no jump, no glitch)."""
     start = 112.122
     step = (OFF_ROAD[0] - start) / TRACK_MINUTES
     return [{"lon": start + step * k, "lat": OFF_ROAD[1], "accuracy_m": 8.0,
-             "timestamp": (now - timedelta(minutes=TRACK_MINUTES - k)).isoformat()}
+             "timestamp": (now - timedelta(seconds=STEP_S * (TRACK_MINUTES - k))).isoformat()}
             for k in range(TRACK_MINUTES + 1)]
 
 
